@@ -1,0 +1,32 @@
+# Set-up and the two jobs: `make book` builds the book, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUPERCM_PROFILE ?= workshop
+export SUPERCM_PROFILE
+
+.PHONY: install book test lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -e . --no-deps
+	$(PY) -m ipykernel install --user --name python3 --display-name "Python 3"
+	touch $@
+
+book: install
+	$(PY) -m supercm.book build --profile $(SUPERCM_PROFILE)
+
+lint: install
+	$(PY) -m ruff check supercm tests benchmarks
+
+test: install lint
+	MPLBACKEND=Agg SUPERCM_PROGRESS=0 $(PY) -m pytest tests
+
+clean:
+	rm -rf _build runs

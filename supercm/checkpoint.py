@@ -1,0 +1,95 @@
+"""Checkpoints that survive a disconnect: atomic writes, safe loading, resume."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from .results import write_atomic
+from .seeding import rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
+
+
+def state_of(trainer) -> dict:
+    """Everything needed to continue ``trainer`` exactly where it stands."""
+    return {
+        "step": trainer.step,
+        "model": trainer.model.state_dict(),
+        "ema": trainer.ema.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scaler": trainer.scaler.state_dict(),
+        "tracker": trainer.tracker.state_dict(),
+        "objective": (
+            trainer.objective.state_dict() if trainer.objective is not None else {}
+        ),
+        "history": trainer.history,
+        "best": trainer.best,
+        "timings": trainer.timings,
+        "rng": rng_state(),
+    }
+
+
+def save(trainer) -> Path:
+    """Write the trainer's state atomically, keeping the previous file as ``.prev``."""
+    path = trainer.checkpoint_path
+    buffer = io.BytesIO()
+    torch.save(state_of(trainer), buffer)
+    if path.exists():
+        path.replace(path.with_suffix(".prev.pt"))
+    write_atomic(path, buffer.getvalue())
+    log.info("checkpoint at step %d: %s", trainer.step, path)
+    return path
+
+
+def load(path: Path) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary code runs)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def resume(trainer) -> bool:
+    """Restore the newest readable checkpoint of ``trainer``'s run.
+
+    A truncated or unreadable latest file is skipped with a warning in favour
+    of the previous one. Returns False (and starts from step 0) if none exists.
+    """
+    path = trainer.checkpoint_path
+    for candidate in (path, path.with_suffix(".prev.pt")):
+        if not candidate.exists():
+            continue
+        try:
+            state = load(candidate)
+        except Exception as error:  # a half-written or corrupt file
+            warnings.warn(
+                f"checkpoint {candidate} is unreadable ({type(error).__name__}: "
+                f"{error}); trying the previous one",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        restore(trainer, state)
+        log.info("resumed %s at step %d", candidate, trainer.step)
+        return True
+    return False
+
+
+def restore(trainer, state: dict) -> None:
+    device = trainer.device
+    trainer.model.load_state_dict(state["model"])
+    trainer.ema.model.load_state_dict(state["ema"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scaler.load_state_dict(state["scaler"])
+    trainer.tracker.load_state_dict(state["tracker"])
+    if trainer.objective is not None:
+        trainer.objective.load_state_dict(state["objective"])
+    trainer.model.to(device)
+    trainer.ema.model.to(device)
+    trainer.step = state["step"]
+    trainer.history = state["history"]
+    trainer.best = state["best"]
+    trainer.timings = state["timings"]
+    set_rng_state(state["rng"])

@@ -1,0 +1,122 @@
+"""Command line: ``python -m supercm train ...`` and ``python -m supercm download``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from .config import TrainConfig
+from .validation import ParameterError
+
+log = logging.getLogger("supercm")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--option`` per TrainConfig field, named with dashes."""
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("ssl_options", "resume", "download", "progress"):
+            continue
+        default = getattr(defaults, field.name)
+        kind = type(default) if default is not None else str
+        if field.name == "w_ssl":
+            kind = float
+        if kind is bool:
+            kind = _bool
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"), dest=field.name, type=kind,
+            default=default, help=f"default: {default}",
+        )
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run's last checkpoint")
+    parser.add_argument("--download", action="store_true",
+                        help="download torchvision data sets into --data-root")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="switch the progress bar off")
+    parser.add_argument("--ssl-option", dest="ssl_options", action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="method option, for example vat_eps=2.0 (repeatable)")
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ParameterError("ssl_option", pair, "of the form KEY=VALUE")
+        try:
+            options[key] = float(value)
+        except ValueError:
+            raise ParameterError(f"ssl_option {key}", value, "a number") from None
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m supercm", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one configuration")
+    add_config_arguments(train)
+
+    download = commands.add_parser("download", help="download a torchvision data set")
+    download.add_argument("dataset", choices=["mnist", "usps", "svhn", "cifar10"])
+    download.add_argument("--data-root", default=None)
+
+    from . import grid as grid_module
+
+    grid_module.add_arguments(commands)
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .train import Trainer
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    values["ssl_options"] = _parse_options(values["ssl_options"])
+    trainer = Trainer(TrainConfig(**values))
+    record = trainer.fit()
+    metrics = record["metrics"]
+    print(f"run {record['run_id']} ({record['timings']['total_s']:.1f} s)")
+    for key, value in metrics.items():
+        print(f"  {key:28s} {value:.2f}" if isinstance(value, float)
+              else f"  {key:28s} {value}")
+    print(f"results: {trainer.results_path}")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from .data import data_root, load_torchvision
+
+    root = data_root(args.data_root)
+    source = load_torchvision(args.dataset, root, download=True)
+    print(f"{args.dataset}: {len(source.x)} train, {len(source.test_x)} test in {root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "download":
+            return run_download(args)
+        return args.handler(args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,169 @@
+"""The configuration of one training run, and its validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .backbones import BACKBONES
+from .centroids import CENTROID_MODES, CENTROID_UPDATES
+from .data import DATASETS
+from .validation import (
+    ParameterError,
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_open_unit,
+    check_positive,
+    check_unit,
+)
+
+SSL_METHODS = ("ce", "pi", "mt", "vat", "pl")
+UDA_METHODS = ("source", "dann")
+METHODS = tuple(
+    name for base in SSL_METHODS + UDA_METHODS for name in (base, f"{base}+cm")
+)
+CENTROID_SOURCES = ("extra_pass", "train_pass")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Fields that change how a run is shown or stored, not what it computes.
+PRESENTATION_FIELDS = (
+    "progress", "out_dir", "resume", "device", "num_workers", "data_root",
+    "download", "checkpoint_every", "name",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything one run needs; defaults are the offline CPU defaults.
+
+    The method name is a base (``ce``, ``pi``, ``mt``, ``vat``, ``pl`` for
+    semi-supervised learning; ``source``, ``dann`` for domain adaptation),
+    optionally followed by ``+cm`` to add the clustering module's loss.
+    """
+
+    dataset: str = "mnist5k"
+    method: str = "ce+cm"
+    labels_per_class: int = 10
+    seed: int = 0
+    target_dataset: str | None = None
+    steps: int = 400
+    batch_size: int = 50
+    unlabeled_batch_size: int = 50
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    lr_anneal: bool = False
+    backbone: str = "auto"
+    beta: float = 0.2
+    temperature: float = 1.0
+    alpha: float = 1.0
+    centroid_mode: str = "labels"
+    centroid_update: str = "cumulative"
+    centroid_momentum: float = 0.9
+    centroid_source: str = "extra_pass"
+    pseudo_threshold: float = 0.95
+    w_ssl: float | None = None
+    ramp_fraction: float = 0.4
+    ssl_options: dict = field(default_factory=dict)
+    domain_weight: float = 1.0
+    ema_decay: float = 0.99
+    eval_every: int = 100
+    val_size: int = 500
+    test_size: int = 1000
+    augment: bool = True
+    deterministic: bool = False
+    amp: bool = False
+    device: str = "auto"
+    num_workers: int = 0
+    progress: bool = True
+    out_dir: str = "runs"
+    name: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    data_root: str | None = None
+    download: bool = False
+
+    @property
+    def base_method(self) -> str:
+        return self.method.removesuffix("+cm")
+
+    @property
+    def use_cm(self) -> bool:
+        return self.method.endswith("+cm")
+
+    @property
+    def is_uda(self) -> bool:
+        return self.base_method in UDA_METHODS
+
+    def validate(self) -> TrainConfig:
+        """Check every field; raise ``ParameterError`` naming the first bad one."""
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("method", self.method, METHODS)
+        check_int("labels_per_class", self.labels_per_class, low=1)
+        check_int("seed", self.seed, low=0)
+        if self.is_uda:
+            if self.target_dataset is None:
+                raise ParameterError(
+                    "target_dataset", None,
+                    f"a data set name for the domain adaptation method {self.method!r}",
+                )
+            check_choice("target_dataset", self.target_dataset, DATASETS)
+        elif self.target_dataset is not None:
+            raise ParameterError(
+                "target_dataset", self.target_dataset,
+                "None for the semi-supervised method " + repr(self.method),
+            )
+        check_int("steps", self.steps, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("unlabeled_batch_size", self.unlabeled_batch_size, low=1)
+        check_positive("lr", self.lr)
+        check_nonnegative("weight_decay", self.weight_decay)
+        check_choice("backbone", self.backbone, ("auto",) + BACKBONES)
+        check_nonnegative("beta", self.beta)
+        check_positive("temperature", self.temperature)
+        check_positive("alpha", self.alpha)
+        check_choice("centroid_mode", self.centroid_mode, CENTROID_MODES)
+        check_choice("centroid_update", self.centroid_update, CENTROID_UPDATES)
+        check_unit("centroid_momentum", self.centroid_momentum)
+        check_choice("centroid_source", self.centroid_source, CENTROID_SOURCES)
+        check_open_unit("pseudo_threshold", self.pseudo_threshold)
+        if self.w_ssl is not None:
+            check_nonnegative("w_ssl", self.w_ssl)
+        check_unit("ramp_fraction", self.ramp_fraction)
+        if not isinstance(self.ssl_options, dict):
+            raise ParameterError("ssl_options", self.ssl_options, "a dict")
+        check_nonnegative("domain_weight", self.domain_weight)
+        check_unit("ema_decay", self.ema_decay)
+        check_int("eval_every", self.eval_every, low=1)
+        check_int("val_size", self.val_size, low=1)
+        check_int("test_size", self.test_size, low=1)
+        check_choice("device", self.device, DEVICES)
+        check_int("num_workers", self.num_workers, low=0)
+        check_int("checkpoint_every", self.checkpoint_every, low=0)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def run_id(self) -> str:
+        """A file name that changes whenever a setting that affects results does."""
+        settings = {
+            k: v for k, v in self.to_dict().items() if k not in PRESENTATION_FIELDS
+        }
+        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
+        data = self.dataset + (f"-{self.target_dataset}" if self.target_dataset else "")
+        method = self.method.replace("+", "-")
+        prefix = self.name or f"{data}_{method}_L{self.labels_per_class}_s{self.seed}"
+        return f"{prefix}_{digest.hexdigest()[:8]}"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(
+                unknown[0], values[unknown[0]], "one of the TrainConfig fields"
+            )
+        return cls(**values)

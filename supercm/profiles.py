@@ -1,0 +1,77 @@
+"""Run profiles: ``smoke`` (CI), ``workshop`` (laptop CPU, default), ``paper`` (GPU)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+from .validation import check_choice
+
+PROFILE_NAMES = ("smoke", "workshop", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Budgets and data for one profile; notebooks read their settings from here.
+
+    ``train_overrides`` are TrainConfig fields every run of the profile uses.
+    """
+
+    name: str
+    steps: int
+    eval_every: int
+    seeds: tuple[int, ...]
+    ssl_dataset: str
+    uda_source: str
+    uda_target: str
+    labels_per_class: int
+    labels_per_class_sweep: tuple[int, ...]
+    points_2d: int
+    tsne_points: int
+    train_overrides: dict = field(default_factory=dict)
+
+    def config(self, **overrides):
+        """A TrainConfig with this profile's budget, updated by ``overrides``."""
+        from .config import TrainConfig
+
+        values = {
+            "dataset": self.ssl_dataset,
+            "steps": self.steps,
+            "eval_every": self.eval_every,
+            "labels_per_class": self.labels_per_class,
+            **self.train_overrides,
+            **overrides,
+        }
+        return TrainConfig(**values)
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke", steps=30, eval_every=15, seeds=(0,), ssl_dataset="mnist5k",
+        uda_source="mnist5k", uda_target="ucidigits", labels_per_class=10,
+        labels_per_class_sweep=(1, 10), points_2d=300, tsne_points=300,
+        train_overrides={"val_size": 200, "test_size": 300},
+    ),
+    "workshop": Profile(
+        name="workshop", steps=400, eval_every=100, seeds=(0, 1, 2),
+        ssl_dataset="mnist5k", uda_source="mnist5k", uda_target="ucidigits",
+        labels_per_class=10, labels_per_class_sweep=(1, 5, 10, 50), points_2d=1000,
+        tsne_points=1000,
+    ),
+    "paper": Profile(
+        name="paper", steps=20_000, eval_every=1000, seeds=(0, 1, 2),
+        ssl_dataset="cifar10", uda_source="mnist", uda_target="usps",
+        labels_per_class=25, labels_per_class_sweep=(4, 25, 400), points_2d=2000,
+        tsne_points=3000,
+        train_overrides={"amp": True, "backbone": "wrn28-2", "val_size": 1000,
+                         "num_workers": 4, "lr": 3e-3, "ema_decay": 0.999},
+    ),
+}
+
+
+def get_profile(name: str | None = None, **changes) -> Profile:
+    """The profile called ``name``, else ``$SUPERCM_PROFILE``, else ``workshop``."""
+    name = name or os.environ.get("SUPERCM_PROFILE", "workshop")
+    check_choice("profile", name, PROFILE_NAMES)
+    profile = PROFILES[name]
+    return replace(profile, **changes) if changes else profile

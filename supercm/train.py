@@ -1,0 +1,397 @@
+"""The one training loop for every method, with EMA, evaluation and checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .augment import Augmentation, augmentation_for
+from .backbones import Classifier, build_backbone, default_backbone
+from .centroids import CentroidTracker
+from .cluster import clustering_loss
+from .config import TrainConfig
+from .data import load_dataset, to_float
+from .loaders import PairedBatches
+from .objectives import OBJECTIVES, StepContext, ramp
+from .results import versions, write_json
+from .seeding import seed_everything
+from .splits import make_splits
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class RunData:
+    """Tensors of one run: labeled, unlabeled (or target), validation and test rows."""
+
+    x_labeled: Tensor
+    y_labeled: Tensor
+    x_unlabeled: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+    augmentation: Augmentation
+    split_sizes: dict
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_labeled.shape[1:])
+
+
+def prepare_data(config: TrainConfig) -> RunData:
+    """Load the data set(s) of ``config`` and split them."""
+    if config.is_uda:
+        from .domains import prepare_domain_data
+
+        return prepare_domain_data(config)
+    source = load_dataset(
+        config.dataset, config.data_root, config.download, seed=config.seed
+    )
+    num_test = None if source.test_x is None else len(source.test_x)
+    splits = make_splits(
+        source.y, config.labels_per_class, config.seed, config.val_size,
+        config.test_size, num_test,
+    )
+    test_x = source.x if splits.test_from_pool else source.test_x
+    test_y = source.y if splits.test_from_pool else source.test_y
+    return RunData(
+        source.x[splits.labeled], source.y[splits.labeled],
+        source.x[splits.unlabeled],
+        source.x[splits.val], source.y[splits.val],
+        test_x[splits.test], test_y[splits.test],
+        source.num_classes, augmentation_for(config.dataset), splits.sizes(),
+    )
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``cuda`` when asked for or available (with ``auto``), else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available; "
+                         "use device='auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig, input_shape, num_classes: int) -> Classifier:
+    name = default_backbone(input_shape) if config.backbone == "auto" else config.backbone
+    return Classifier(
+        build_backbone(name, input_shape), num_classes, config.temperature,
+        learn_centroids=config.centroid_mode == "learned",
+    )
+
+
+class ModelEMA:
+    """Exponential moving average of a model's weights (buffers are copied)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for ema, current in zip(self.model.parameters(), model.parameters(), strict=True):
+            ema.lerp_(current.detach(), 1.0 - self.decay)
+        for ema, current in zip(self.model.buffers(), model.buffers(), strict=True):
+            ema.copy_(current)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in percent, in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        xb = to_float(x[start:start + batch_size].to(device))
+        correct += (model(xb).argmax(1).cpu() == y[start:start + batch_size]).sum()
+    model.train(was_training)
+    return 100.0 * int(correct) / max(len(x), 1)
+
+
+class Trainer:
+    """Train one configuration end to end and write its results record.
+
+    ``callbacks`` are called after every step as ``callback(trainer, step)``;
+    the book uses them to record how the centroids move.
+    """
+
+    def __init__(self, config: TrainConfig, callbacks: list[Callable] | None = None,
+                 data: RunData | None = None):
+        self.config = config.validate()
+        self.callbacks = list(callbacks or [])
+        seed_everything(config.seed, config.deterministic)
+        self.device = pick_device(config.device)
+        self.data = data or prepare_data(config)
+        self.model = build_model(config, self.data.input_shape, self.data.num_classes)
+        self.model.to(self.device)
+        if self.device.type == "cuda" and self.data.x_labeled.dim() == 4:
+            self.model.to(memory_format=torch.channels_last)
+        self.tracker = CentroidTracker(
+            self.data.num_classes, config.centroid_mode, config.centroid_update,
+            config.centroid_momentum, config.pseudo_threshold,
+        ).to(self.device)
+        self.objective = self._build_objective()
+        self.ema = ModelEMA(self.model, config.ema_decay)
+        parameters = list(self.model.parameters())
+        if self.objective is not None:
+            self.objective.to(self.device)
+            parameters += list(self.objective.parameters())
+        self.optimizer = torch.optim.Adam(
+            parameters, lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp_dtype == torch.float16
+        )
+        self.augment = self.data.augmentation if config.augment else (lambda x: x)
+        self.step = 0
+        self.history: list[dict] = []
+        self.best = {"val_acc": -1.0, "ema_val_acc": -1.0}
+        self.timings = {"total_s": 0.0, "eval_s": 0.0, "centroid_s": 0.0}
+        self.run_id = config.run_id()
+        self.out_dir = Path(config.out_dir)
+
+    def _build_objective(self):
+        base = self.config.base_method
+        if base in ("ce", "source"):
+            return None
+        if base not in OBJECTIVES:
+            from . import ssl, uda  # noqa: F401  (they register their objectives)
+        return OBJECTIVES[base](self.config, self.model)
+
+    def _amp_dtype(self):
+        if not self.config.amp:
+            return None
+        if self.device.type != "cuda":
+            log.info("amp=True needs CUDA; training in float32 on %s", self.device)
+            return None
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoints" / f"{self.run_id}.pt"
+
+    @property
+    def results_path(self) -> Path:
+        return self.out_dir / f"{self.run_id}.json"
+
+    def _to_device(self, x: Tensor) -> Tensor:
+        x = to_float(x.to(self.device, non_blocking=True))
+        if self.device.type == "cuda" and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    @torch.no_grad()
+    def _refresh_centroids(self, x_labeled: Tensor, y_labeled: Tensor, x_unlabeled):
+        """Published refresh: an extra eval-mode pass of the un-augmented batches."""
+        start = time.perf_counter()
+        self.model.eval()
+        z_labeled = self.model.backbone(x_labeled)
+        z_unlabeled = probs = None
+        if self.tracker.mode == "labels+pseudo":
+            z_unlabeled, out = self.model.features_and_output(x_unlabeled)
+            probs = out.responsibilities
+        self.model.train()
+        self.tracker.update(
+            self.model.head.centroids, z_labeled, y_labeled, z_unlabeled, probs
+        )
+        self.timings["centroid_s"] += time.perf_counter() - start
+
+    def train_step(self, x_labeled: Tensor, y_labeled: Tensor, x_unlabeled: Tensor):
+        """One optimiser step; returns the step's loss parts as floats."""
+        config = self.config
+        progress = self.step / config.steps
+        tracks_labels = config.use_cm and config.centroid_mode != "learned"
+        if tracks_labels and config.centroid_source == "extra_pass":
+            self._refresh_centroids(x_labeled, y_labeled, x_unlabeled)
+
+        x_unlabeled_augmented = self.augment(x_unlabeled)
+        batch = torch.cat([self.augment(x_labeled), x_unlabeled_augmented])
+        n_labeled = len(x_labeled)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            z, out = self.model.features_and_output(batch)
+        logits = out.logits.float()
+        ce = F.cross_entropy(logits[:n_labeled], y_labeled)
+        loss = ce
+        parts = {"ce": float(ce.detach())}
+
+        if self.objective is not None:
+            ctx = StepContext(
+                self.model, x_labeled, y_labeled, x_unlabeled, x_unlabeled_augmented,
+                z, logits, n_labeled, self.step, progress, self.augment,
+            )
+            extra, metrics = self.objective(ctx)
+            loss = loss + self.objective.weight(progress) * extra
+            parts.update(metrics)
+
+        if config.use_cm:
+            if tracks_labels and config.centroid_source == "train_pass":
+                probs = out.responsibilities[n_labeled:].detach()
+                self.tracker.update(
+                    self.model.head.centroids, z[:n_labeled].detach(), y_labeled,
+                    z[n_labeled:].detach(), probs,
+                )
+            cm = clustering_loss(z, out.responsibilities, self.model.head.centroids,
+                                 config.alpha)
+            loss = loss + config.beta * cm.total
+            parts.update(cm.as_dict())
+
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the training loss is {float(loss)} at step {self.step} "
+                f"(parts: {parts}); lower lr (now {config.lr}) or beta "
+                f"(now {config.beta}), or raise temperature (now {config.temperature})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.objective is not None:
+            self.objective.after_step(self.model)
+        self.ema.update(self.model)
+        parts["loss"] = float(loss.detach())
+        return parts
+
+    def _set_lr(self, progress: float) -> None:
+        if self.config.lr_anneal:
+            lr = self.config.lr / (1.0 + 10.0 * progress) ** 0.75
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+    def evaluate(self) -> dict[str, float]:
+        d = self.data
+        start = time.perf_counter()
+        metrics = {
+            "val_acc": accuracy(self.model, d.x_val, d.y_val),
+            "test_acc": accuracy(self.model, d.x_test, d.y_test),
+            "ema_val_acc": accuracy(self.ema.model, d.x_val, d.y_val),
+            "ema_test_acc": accuracy(self.ema.model, d.x_test, d.y_test),
+        }
+        self.timings["eval_s"] += time.perf_counter() - start
+        return metrics
+
+    def _record(self, step_parts: list[dict]) -> dict:
+        metrics = self.evaluate()
+        means = {
+            key: sum(p[key] for p in step_parts) / len(step_parts)
+            for key in step_parts[0]
+        }
+        entry = {"step": self.step, **means, **metrics}
+        self.history.append(entry)
+        for prefix in ("", "ema_"):
+            if metrics[f"{prefix}val_acc"] > self.best[f"{prefix}val_acc"]:
+                self.best[f"{prefix}val_acc"] = metrics[f"{prefix}val_acc"]
+                self.best[f"{prefix}test_acc"] = metrics[f"{prefix}test_acc"]
+                self.best[f"{prefix}step"] = self.step
+        return entry
+
+    def fit(self) -> dict:
+        """Train for ``config.steps`` steps (continuing from a checkpoint with
+        ``resume``); write and return the results record."""
+        config = self.config
+        if config.resume:
+            checkpoint.resume(self)
+        batches = iter(PairedBatches(
+            self.data.x_labeled, self.data.y_labeled, self.data.x_unlabeled,
+            config.batch_size, config.unlabeled_batch_size, config.seed,
+            start_step=self.step, num_workers=config.num_workers,
+        ))
+        progress_bar = tqdm(
+            total=config.steps, initial=self.step, desc=config.method,
+            disable=not config.progress or os.environ.get("SUPERCM_PROGRESS") == "0",
+            leave=False,
+        )
+        step_parts: list[dict] = []
+        start = time.perf_counter()
+        while self.step < config.steps:
+            x_labeled, y_labeled, x_unlabeled = next(batches)
+            self._set_lr(self.step / config.steps)
+            parts = self.train_step(
+                self._to_device(x_labeled), y_labeled.to(self.device),
+                self._to_device(x_unlabeled),
+            )
+            step_parts.append(parts)
+            self.step += 1
+            for callback in self.callbacks:
+                callback(self, self.step)
+            if self.step % config.eval_every == 0 or self.step == config.steps:
+                entry = self._record(step_parts)
+                step_parts = []
+                progress_bar.set_postfix(val=f"{entry['val_acc']:.1f}")
+            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                checkpoint.save(self)
+            progress_bar.update(1)
+        progress_bar.close()
+        self.timings["total_s"] += time.perf_counter() - start
+        if config.checkpoint_every:
+            checkpoint.save(self)
+        return self.write_results()
+
+    def results(self) -> dict:
+        last = self.history[-1]
+        metrics = {
+            "test_acc": self.best["ema_test_acc"],
+            "test_acc_at_best_val": self.best["test_acc"],
+            "test_acc_last": last["test_acc"],
+            "ema_test_acc_at_best_val": self.best["ema_test_acc"],
+            "ema_test_acc_last": last["ema_test_acc"],
+            "best_val_acc": self.best["val_acc"],
+            "best_step": self.best["step"],
+            "ema_best_val_acc": self.best["ema_val_acc"],
+            "ema_best_step": self.best["ema_step"],
+        }
+        if self.objective is not None and hasattr(self.objective, "final_metrics"):
+            metrics.update(self.objective.final_metrics(self))
+        timings = dict(self.timings)
+        timings["train_s"] = timings["total_s"] - timings["eval_s"]
+        timings["per_step_ms"] = 1000 * timings["train_s"] / max(self.config.steps, 1)
+        return {
+            "run_id": self.run_id,
+            "config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "device": str(self.device),
+            "splits": self.data.split_sizes,
+            "metrics": metrics,
+            "history": self.history,
+            "timings": timings,
+            "versions": versions(),
+        }
+
+    def write_results(self) -> dict:
+        record = self.results()
+        write_json(self.results_path, record)
+        log.info("wrote %s", self.results_path)
+        return record
+
+
+def train(config: TrainConfig | None = None, **overrides) -> dict:
+    """Train one run and return its results record (see :class:`Trainer`).
+
+    >>> record = train(dataset="moons", method="ce+cm", steps=20, progress=False)
+    """
+    config = TrainConfig(**{**(config.to_dict() if config else {}), **overrides})
+    return Trainer(config).fit()
