@@ -176,8 +176,11 @@ class Trainer:
         base = self.config.base_method
         if base in ("ce", "source"):
             return None
-        if base not in OBJECTIVES:
-            from . import ssl, uda  # noqa: F401  (they register their objectives)
+        if base not in OBJECTIVES:  # the modules register their objectives on import
+            if self.config.is_uda:
+                from . import uda  # noqa: F401
+            else:
+                from . import ssl  # noqa: F401
         return OBJECTIVES[base](self.config, self.model)
 
     def _amp_dtype(self):
@@ -354,7 +357,7 @@ class Trainer:
     def results(self) -> dict:
         last = self.history[-1]
         metrics = {
-            "test_acc": self.best["ema_test_acc"],
+            "test_acc": self.best["test_acc"],
             "test_acc_at_best_val": self.best["test_acc"],
             "test_acc_last": last["test_acc"],
             "ema_test_acc_at_best_val": self.best["ema_test_acc"],
