@@ -28,6 +28,7 @@ def state_of(trainer) -> dict:
             trainer.objective.state_dict() if trainer.objective is not None else {}
         ),
         "history": trainer.history,
+        "pending_parts": trainer.pending_parts,
         "best": trainer.best,
         "timings": trainer.timings,
         "rng": rng_state(),
@@ -112,6 +113,7 @@ def restore(trainer, state: dict) -> None:
     trainer.ema.model.to(device)
     trainer.step = state["step"]
     trainer.history = state["history"]
+    trainer.pending_parts = state.get("pending_parts", [])
     trainer.best = state["best"]
     trainer.timings = state["timings"]
     set_rng_state(state["rng"])
