@@ -183,7 +183,7 @@ def load_torchvision(name: str, root: Path, download: bool = False) -> DataSourc
         action = "could not be downloaded into" if download else "is unreadable in"
         raise DatasetMissingError(
             f"dataset={name!r} {action} the data folder {folder} "
-            f"({type(error).__name__}: {error}). " + how
+            f"({type(error).__name__}: {' '.join(str(error).split())}). " + how
         ) from error
     x, y = _images_and_labels(name, train)
     test_x, test_y = _images_and_labels(name, test)

@@ -1,4 +1,4 @@
-"""Checkpoints: a run stopped and resumed ends exactly where an uninterrupted run does."""
+"""Checkpoints: a stopped and resumed run ends where an uninterrupted run does."""
 
 import warnings
 
