@@ -223,6 +223,7 @@ RULES: dict[str, Rule] = {
     "data_root": optional(TEXT),
     "download": FLAG,
     "profile": choice("supercm.profiles", "PROFILE_NAMES"),
+    "num_points": integer(low=20),  # size of a generated 2-D data set
 }
 
 # Notebook parameters that hold a list of values of a run parameter.

@@ -122,7 +122,8 @@ def test_papermill_text_for_labels_per_class_says_what_is_allowed():
     "name, value",
     [("profile", "fast"), ("profile", 1), ("seeds", "0,x"), ("seeds", [0, -1]),
      ("seeds", []), ("methods", ["ce", "magic"]), ("methods", "ce,magic"),
-     ("datasets", "mnist5k,imagenet"), ("labels_per_class_sweep", [1, 0])],
+     ("datasets", "mnist5k,imagenet"), ("labels_per_class_sweep", [1, 0]),
+     ("num_points", 5), ("num_points", "many")],
 )
 def test_notebook_only_parameters_are_checked(name, value):
     with pytest.raises(ParameterError, match=f"^{name}="):
@@ -134,12 +135,13 @@ def test_notebook_parameters_are_coerced_like_papermill_passes_them():
         profile="smoke", labels_per_class="5", seed="3", seeds="0,1,2", steps=40,
         beta="0.5", temperature=1, method="ce+cm", methods="['ce', 'ce+cm']",
         dataset="mnist5k", labels_per_class_sweep="(1, 10)", w_ssl="none",
+        num_points="300",
     )
     assert checked == {
         "profile": "smoke", "labels_per_class": 5, "seed": 3, "seeds": [0, 1, 2],
         "steps": 40, "beta": 0.5, "temperature": 1, "method": "ce+cm",
         "methods": ["ce", "ce+cm"], "dataset": "mnist5k",
-        "labels_per_class_sweep": [1, 10], "w_ssl": None,
+        "labels_per_class_sweep": [1, 10], "w_ssl": None, "num_points": 300,
     }
     assert isinstance(checked["beta"], float) and isinstance(checked["seed"], int)
 
@@ -156,6 +158,13 @@ def test_every_train_config_field_has_a_rule():
     names = {field for field in TrainConfig().to_dict()}
     assert names <= set(RULES)
     TrainConfig().validate()
+
+
+def test_the_notebook_parameters_cells_check_passes_on_its_defaults():
+    checked = check_notebook_parameters(profile="smoke", num_points=None,
+                                        labels_per_class=4, seed=0)
+    assert checked == {"profile": "smoke", "num_points": None,
+                       "labels_per_class": 4, "seed": 0}
 
 
 def test_uda_needs_a_target_and_ssl_refuses_one():
