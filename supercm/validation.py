@@ -224,6 +224,7 @@ RULES: dict[str, Rule] = {
     "download": FLAG,
     "profile": choice("supercm.profiles", "PROFILE_NAMES"),
     "num_points": integer(low=20),  # size of a generated 2-D data set
+    "num_seeds": integer(low=1),
 }
 
 # Notebook parameters that hold a list of values of a run parameter.
@@ -290,8 +291,9 @@ def check_notebook_parameters(**params) -> dict:
     (``seeds``, ``methods``, ``datasets``, ``labels_per_class_sweep``). Text
     values, as ``papermill -p`` passes them, are parsed first (``"5"`` becomes
     5, ``"0,1,2"`` becomes ``[0, 1, 2]``). None means "the profile's value"
-    and passes through. Returns the coerced values under the same names;
-    raises :class:`ParameterError` naming the first bad parameter.
+    and passes through, as do parameters without a rule. Returns the coerced
+    values under the same names; raises :class:`ParameterError` naming the
+    first bad parameter.
 
     >>> check_notebook_parameters(labels_per_class="5", seeds="0,1")
     {'labels_per_class': 5, 'seeds': [0, 1]}
@@ -305,8 +307,5 @@ def check_notebook_parameters(**params) -> dict:
         elif name in RULES:
             checked[name] = parse_parameter(name, value)
         else:
-            known = sorted(RULES) + sorted(LIST_PARAMETERS)
-            raise ParameterError(
-                "parameter", name, "one of " + ", ".join(map(repr, known))
-            )
+            checked[name] = value
     return checked
