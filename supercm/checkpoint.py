@@ -71,6 +71,9 @@ def resume(trainer) -> bool:
     at step 0) if there is no readable checkpoint.
     """
     path = trainer.checkpoint_path
+    if not trainer.config.checkpoint_every:
+        log.warning("resume=True but checkpoint_every=0: this run writes no "
+                    "checkpoints to resume from next time")
     for candidate in (path, previous_path(path)):
         if not candidate.exists():
             continue
