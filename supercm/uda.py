@@ -24,8 +24,11 @@ from .objectives import Objective, StepContext, register_objective
 from .validation import ParameterError, check_int, check_nonnegative
 
 # TrainConfig overrides for mnist5k -> ucidigits (benchmarks/uda.py): every
-# labeled source row, the DANN learning-rate annealing, the full domain weight
-# and the clustering weight the semi-supervised chapters use.
+# labeled source row and the DANN learning-rate annealing. Compared on source
+# validation accuracy (seed 0, 400 steps): domain_weight 1 beat 2 (which cost
+# 6 points) and 0.3; a domain classifier with 256 hidden units beat 64; beta
+# 3 tied 0.2 and beat 1, and matches the clustering weight of the
+# semi-supervised runs.
 UDA_DEFAULTS = {
     "dataset": "mnist5k",
     "target_dataset": "ucidigits",
