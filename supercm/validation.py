@@ -87,7 +87,8 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None)
 
 def check_choice(name: str, value, choices: Iterable[str]):
     choices = list(choices)
-    if not isinstance(value, str) or value not in choices:
+    same_type = all(type(value) is type(choice) for choice in choices)
+    if not same_type or value not in choices:
         raise ParameterError(name, value, "one of " + ", ".join(map(repr, choices)))
     return value
 
