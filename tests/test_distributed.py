@@ -53,7 +53,8 @@ def run_rank(rank: int, world_size: int, port: int, out_dir: str):
         rows_seen = []
         step = trainer.train_step
 
-        def counting_step(x_labeled, y_labeled, x_unlabeled, step=step):
+        def counting_step(x_labeled, y_labeled, x_unlabeled, step=step,
+                          rows_seen=rows_seen):
             rows_seen.append([len(x_labeled), len(x_unlabeled)])
             return step(x_labeled, y_labeled, x_unlabeled)
 
