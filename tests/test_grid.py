@@ -95,3 +95,16 @@ def test_summarise_gives_mean_and_sample_std(tmp_path):
     with open(runs) as file:
         assert len(list(csv.DictReader(file))) == 3
     assert markdown.read_text() == summary.markdown
+
+
+def test_grid_command_lists_the_runs_of_its_axes(tmp_path, capsys):
+    from supercm.cli import main
+
+    code = main(["grid", "--profile", "smoke", "--method", "ce", "ce+cm",
+                 "--beta", "0.1", "0.3", "--seed", "0", "1", "--dry-run",
+                 "--out-dir", str(tmp_path)])
+    lines = capsys.readouterr().out.split("\n")
+    assert code == 0
+    todo = [line for line in lines if line.startswith("todo")]
+    assert len(todo) == 6  # ce once per seed, ce+cm per beta and seed
+    assert sum("_ce-cm_" in line for line in todo) == 4
