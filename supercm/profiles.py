@@ -75,3 +75,38 @@ def get_profile(name: str | None = None, **changes) -> Profile:
     check_choice("profile", name, PROFILE_NAMES)
     profile = PROFILES[name]
     return replace(profile, **changes) if changes else profile
+
+
+# Full-scale settings of the ``paper`` profile, per experiment: total labels
+# 40/250/4000 on CIFAR-10 and 250/1000 on SVHN (as labels per class), and the
+# two digit domain pairs (their source labels follow the profile).
+PAPER_EXPERIMENTS = {
+    "cifar10": {"dataset": "cifar10", "labels_per_class": (4, 25, 400),
+                "backbone": "wrn28-2", "method": "ce+cm"},
+    "svhn": {"dataset": "svhn", "labels_per_class": (25, 100),
+             "backbone": "wrn28-2", "method": "ce+cm"},
+    "mnist->usps": {"dataset": "mnist", "target_dataset": "usps",
+                    "method": "dann+cm",
+                    "backbone": "auto"},
+    "svhn->mnist": {"dataset": "svhn", "target_dataset": "mnist",
+                    "method": "dann+cm",
+                    "backbone": "auto"},
+}
+
+
+def paper_configs(experiment: str, seeds=None, **overrides) -> list:
+    """TrainConfigs of one ``paper`` experiment, one per label budget and seed.
+
+    >>> [c.labels_per_class for c in paper_configs("cifar10", seeds=[0])]
+    [4, 25, 400]
+    """
+    check_choice("experiment", experiment, tuple(PAPER_EXPERIMENTS))
+    settings = dict(PAPER_EXPERIMENTS[experiment])
+    profile = PROFILES["paper"]
+    budgets = settings.pop("labels_per_class", (profile.labels_per_class,))
+    return [
+        profile.config(**{**settings, "labels_per_class": labels, "seed": seed,
+                          **overrides})
+        for labels in budgets
+        for seed in (profile.seeds if seeds is None else seeds)
+    ]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .augment import Augmentation, augmentation_for
 from .backbones import Classifier, build_backbone, default_backbone
 from .centroids import CentroidTracker
@@ -154,6 +154,9 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         seed_everything(config.seed, config.deterministic)
         self.device = pick_device(config.device)
+        self.dist = distributed.setup(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.data = data or prepare_data(config)
         self.model = build_model(config, self.data.input_shape, self.data.num_classes)
         self.model.to(self.device)
@@ -172,6 +175,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             parameters, lr=config.lr, weight_decay=config.weight_decay
         )
+        self.ddp = None
+        if self.dist.enabled:
+            self.ddp = distributed.wrap(self.model, self.dist, self.device)
+            if self.objective is not None:
+                distributed.broadcast_module(self.objective, self.dist)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.amp_dtype == torch.float16
@@ -249,7 +257,8 @@ class Trainer:
         n_labeled = len(x_labeled)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            z, out = self.model.features_and_output(batch)
+            forward = self.model.features_and_output if self.ddp is None else self.ddp
+            z, out = forward(batch)
         logits = out.logits.float()
         ce = labeled_cross_entropy(logits, y_labeled)
         loss = ce
@@ -284,6 +293,8 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.objective is not None:
+            distributed.average_gradients(self.objective.parameters(), self.dist)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.objective is not None:
@@ -338,12 +349,15 @@ class Trainer:
         ))
         progress_bar = tqdm(
             total=config.steps, initial=self.step, desc=config.method,
-            disable=not config.progress or os.environ.get("SUPERCM_PROGRESS") == "0",
+            disable=(not config.progress or not self.dist.is_main
+                     or os.environ.get("SUPERCM_PROGRESS") == "0"),
             leave=False,
         )
         start = time.perf_counter()
         while self.step < config.steps:
-            x_labeled, y_labeled, x_unlabeled = next(batches)
+            x_labeled, y_labeled, x_unlabeled = (
+                distributed.shard(rows, self.dist) for rows in next(batches)
+            )
             self._set_lr(self.step / config.steps)
             parts = self.train_step(
                 self._to_device(x_labeled), y_labeled.to(self.device),
@@ -357,12 +371,13 @@ class Trainer:
                 entry = self._record(self.pending_parts)
                 self.pending_parts = []
                 progress_bar.set_postfix(val=f"{entry['val_acc']:.1f}")
-            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+            if (config.checkpoint_every and self.step % config.checkpoint_every == 0
+                    and self.dist.is_main):
                 checkpoint.save(self)
             progress_bar.update(1)
         progress_bar.close()
         self.timings["total_s"] += time.perf_counter() - start
-        if config.checkpoint_every:
+        if config.checkpoint_every and self.dist.is_main:
             checkpoint.save(self)
         return self.write_results()
 
@@ -401,7 +416,10 @@ class Trainer:
         }
 
     def write_results(self) -> dict:
+        """The results record, written to ``results_path`` by the main rank only."""
         record = self.results()
+        if not self.dist.is_main:
+            return record
         write_json(self.results_path, record)
         log.info("wrote %s", self.results_path)
         return record
