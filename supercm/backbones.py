@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from .cluster import ClusterOutput, ClusteringModule
+from .cluster import ClusteringModule, ClusterOutput
 from .validation import check_choice
 
 BACKBONES = ("mlp", "smallcnn", "wrn28-2")
@@ -86,7 +85,8 @@ class WideResNet(nn.Module):
         blocks_per_stage = (depth - 4) // 6
         widths = [16, 16 * widen, 32 * widen, 64 * widen]
         self.out_features = widths[-1]
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
+        stem = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        layers: list[nn.Module] = [stem]
         for stage in range(3):
             for block in range(blocks_per_stage):
                 c_in = widths[stage] if block == 0 else widths[stage + 1]

