@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import TrainConfig
+from .config import SSL_METHODS, TrainConfig
 from .data import to_float
 from .results import read_json
 from .validation import ParameterError, check_int, check_positive
@@ -39,10 +39,12 @@ def _in_runs_dir(config: TrainConfig, out_dir) -> TrainConfig:
     return TrainConfig(**values).validate()
 
 
-def run_or_load(config: TrainConfig, out_dir: str | os.PathLike | None = None) -> dict:
+def run_or_load(config: TrainConfig, out_dir: str | os.PathLike | None = None,
+                data=None) -> dict:
     """The results record of ``config``: read from ``out_dir`` if there, else trained.
 
-    Two notebooks asking for the same configuration pay for it once.
+    Two notebooks asking for the same configuration pay for it once. ``data``
+    (a ``RunData`` of the same data set, split and seed) saves loading it again.
     """
     from .train import Trainer
 
@@ -51,7 +53,7 @@ def run_or_load(config: TrainConfig, out_dir: str | os.PathLike | None = None) -
     if path.exists():
         log.info("loaded %s", path)
         return read_json(path)
-    return Trainer(config).fit()
+    return Trainer(config, data=data).fit()
 
 
 def model_path(config: TrainConfig, out_dir: str | os.PathLike | None = None) -> Path:
@@ -60,13 +62,14 @@ def model_path(config: TrainConfig, out_dir: str | os.PathLike | None = None) ->
 
 
 def load_or_train_model(
-    config: TrainConfig, out_dir: str | os.PathLike | None = None
+    config: TrainConfig, out_dir: str | os.PathLike | None = None, data=None
 ) -> tuple[dict, nn.Module]:
     """The record and the trained model (final weights, eval mode) of ``config``.
 
     The weights are saved next to the record; when both exist nothing is
     trained. A record without weights (written by :func:`run_or_load`) is
     trained again so that record and weights come from the same run.
+    ``data`` is as in :func:`run_or_load`.
     """
     from .train import Trainer, build_model, prepare_data
 
@@ -75,14 +78,14 @@ def load_or_train_model(
     record_path = Path(config.out_dir) / f"{config.run_id()}.json"
     if weights.exists() and record_path.exists():
         record = read_json(record_path)
-        data = prepare_data(config)
+        data = data or prepare_data(config)
         model = build_model(config, data.input_shape, data.num_classes)
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         log.info("loaded %s", weights)
         return record, model.eval()
 
-    trainer = Trainer(config)
+    trainer = Trainer(config, data=data)
     record = trainer.fit()
     model = trainer.model.cpu()
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,16 @@ def confusion_data(true: Sequence[int], predicted: Sequence[int], num_classes: i
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(true), np.asarray(predicted)), 1)
     return matrix
+
+
+def class_means(features: np.ndarray, labels: np.ndarray, num_classes: int):
+    """Mean feature of each class (K, d); a class without rows gets NaNs."""
+    features, labels = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    means = np.full((num_classes, features.shape[1]), np.nan)
+    for k in range(num_classes):
+        if np.any(labels == k):
+            means[k] = features[labels == k].mean(0)
+    return means
 
 
 def cluster_spread(features: np.ndarray, labels: np.ndarray, centroids: np.ndarray):
@@ -301,19 +314,28 @@ def markdown_table(rows: Sequence[dict], columns: dict[str, str]) -> str:
 def mean_std_table(
     records: Sequence[dict],
     by: Sequence[str] = ("method",),
-    metric: str = "test_acc",
+    metrics: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
-    metric_header: str = "test accuracy (%)",
+    digits: int | dict[str, int] = 1,
 ) -> str:
-    """Markdown table of ``metric`` as mean ± std per group, with the seed count."""
-    rows = summarize(records, by, (metric,))
+    """Markdown table: one row per group of ``by`` values, each metric as mean ± std.
+
+    ``metrics`` maps metric names to column headers (default: test accuracy);
+    ``headers`` renames the ``by`` columns; ``digits`` is one number of
+    decimals or one per metric (default 1). The last column counts the seeds.
+    """
+    metrics = metrics or {"test_acc": "test accuracy (%)"}
+    rows = summarize(records, by, tuple(metrics))
     for row in rows:
-        row["value"] = format_mean_std(
-            row[f"{metric}_mean"], row[f"{metric}_std"], row["n"]
-        )
+        for metric in metrics:
+            places = digits.get(metric, 1) if isinstance(digits, dict) else digits
+            row[metric] = format_mean_std(
+                row[f"{metric}_mean"], row[f"{metric}_std"], row["n"], places
+            )
     headers = headers or {}
     columns = {field: headers.get(field, field) for field in by}
-    columns.update({"value": metric_header, "n": "seeds"})
+    columns.update(metrics)
+    columns["n"] = "seeds"
     return markdown_table(rows, columns)
 
 
@@ -356,6 +378,13 @@ def best_gain(records: Sequence[dict], bases: Sequence[str], metric="test_acc"):
     return best
 
 
+def _where(gain: dict) -> str:
+    labels = ""
+    if gain["base"] in SSL_METHODS:
+        labels = f", {gain['labels_per_class']} labels/class"
+    return f"{gain['base']} vs {gain['base']}+cm{labels}, {gain['n']} seed(s)"
+
+
 def claims_table(records: Sequence[dict], metric: str = "test_acc") -> list[dict]:
     """One row per published claim with the best gain measured in ``records``.
 
@@ -370,10 +399,7 @@ def claims_table(records: Sequence[dict], metric: str = "test_acc") -> list[dict
             "published": f"up to +{claim.gain:.0f}",
             "published_where": claim.where,
             "measured": None if best is None else best["gain_mean"],
-            "measured_where": "" if best is None else (
-                f"{best['base']} vs {best['base']}+cm, "
-                f"{best['labels_per_class']} labels/class, {best['n']} seed(s)"
-            ),
+            "measured_where": "" if best is None else _where(best),
             "reached": best is not None and best["gain_mean"] >= claim.gain,
         }
         rows.append(row)
@@ -449,3 +475,28 @@ def plot_confusion(matrix: np.ndarray, ax=None, title: str = ""):
     ax.grid(False)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, label="% of true class")
     return ax
+
+
+def image_grid(x: Tensor, y: Tensor, num_classes: int, per_class: int = 8,
+               title: str = ""):
+    """A figure with one row per class and up to ``per_class`` images of it.
+
+    ``x`` is (n, C, H, W), uint8 or float in [0, 1]; gray images use a gray map.
+    """
+    import matplotlib.pyplot as plt
+
+    check_int("per_class", per_class, low=1)
+    fig, axes = plt.subplots(
+        num_classes, per_class, squeeze=False,
+        figsize=(0.7 * per_class, 0.7 * num_classes),
+    )
+    for k in range(num_classes):
+        rows = torch.nonzero(torch.as_tensor(y) == k).flatten()[:per_class]
+        for column, ax in enumerate(axes[k]):
+            ax.axis("off")
+            if column < len(rows):
+                image = to_float(x[rows[column]]).permute(1, 2, 0).squeeze(-1)
+                ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[k][0].set_title(str(k), fontsize="x-small", loc="left")
+    fig.suptitle(title)
+    return fig

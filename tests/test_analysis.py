@@ -120,6 +120,14 @@ def test_confusion_data_counts_pairs():
     assert matrix.sum() == 5
 
 
+def test_class_means_per_class_with_nan_for_missing():
+    means = analysis.class_means(np.array([[0.0, 2.0], [2.0, 4.0], [5.0, 5.0]]),
+                                 np.array([0, 0, 2]), 4)
+    np.testing.assert_allclose(means[0], [1.0, 3.0])
+    np.testing.assert_allclose(means[2], [5.0, 5.0])
+    assert np.isnan(means[1]).all() and np.isnan(means[3]).all()
+
+
 def test_cluster_spread_is_smaller_for_tighter_clusters():
     rng = np.random.default_rng(0)
     centers = np.eye(4) * 10
@@ -168,8 +176,15 @@ def test_markdown_tables():
     text = analysis.markdown_table([{"a": 1.234, "b": "x"}], {"a": "A", "b": "B"})
     assert text.splitlines() == ["| A | B |", "| --- | --- |", "| 1.2 | x |"]
     records = [fake_record("ce", 0, 80.0), fake_record("ce", 1, 82.0)]
-    table = analysis.mean_std_table(records, headers={"method": "method"})
+    table = analysis.mean_std_table(records, headers={"method": "Method"})
+    assert table.splitlines()[0] == "| Method | test accuracy (%) | seeds |"
     assert "| ce | 81.0 ± 1.4 | 2 |" in table
+    two = analysis.mean_std_table(
+        [fake_record("ce", 0, 80.0, proxy_a_distance=1.5)],
+        metrics={"test_acc": "acc", "proxy_a_distance": "PAD"},
+        digits={"proxy_a_distance": 2},
+    )
+    assert "| ce | 80.0 | 1.50 | 1 |" in two
     assert analysis.format_mean_std(81.04, 0.0, 1) == "81.0"
 
 
@@ -182,6 +197,7 @@ def test_claims_table_reports_the_best_gain_and_whether_it_reaches_the_claim():
     assert "ce vs ce+cm, 1 labels/class" in ssl["measured_where"]
     assert uda["measured"] == pytest.approx(5.0) and not uda["reached"]
     assert uda["published"] == "up to +10"
+    assert uda["measured_where"] == "dann vs dann+cm, 1 seed(s)"
 
     (_, missing) = analysis.claims_table(records[:2])
     assert missing["measured"] is None and not missing["reached"]
@@ -202,4 +218,15 @@ def test_history_series_and_plots_draw_something():
     analysis.plot_embedding(points, np.arange(20) % 2, points[:2], ax=axes[1])
     assert len(axes[1].collections) == 4
     analysis.plot_confusion(np.eye(3, dtype=int), ax=axes[2])
+    plt.close(fig)
+
+
+def test_image_grid_has_one_row_per_class_and_draws_available_images():
+    import matplotlib.pyplot as plt
+
+    x = torch.rand(6, 1, 8, 8)
+    y = torch.tensor([0, 0, 0, 1, 2, 2])
+    fig = analysis.image_grid(x, y, num_classes=3, per_class=2)
+    axes = np.array(fig.axes).reshape(3, 2)
+    assert [len(ax.images) for ax in axes.ravel()] == [1, 1, 1, 0, 1, 1]
     plt.close(fig)
