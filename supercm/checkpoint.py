@@ -28,19 +28,30 @@ def state_of(trainer) -> dict:
             trainer.objective.state_dict() if trainer.objective is not None else {}
         ),
         "history": trainer.history,
+        "pending_parts": trainer.pending_parts,
         "best": trainer.best,
         "timings": trainer.timings,
         "rng": rng_state(),
     }
 
 
+def previous_path(path: Path) -> Path:
+    """Where the checkpoint before ``path`` is kept (``run.pt`` -> ``run.prev.pt``)."""
+    return path.with_suffix(".prev.pt")
+
+
 def save(trainer) -> Path:
-    """Write the trainer's state atomically, keeping the previous file as ``.prev``."""
+    """Write the trainer's state atomically, keeping the previous file as ``.prev``.
+
+    The state is serialised in memory first, written to a temporary file and
+    renamed over ``trainer.checkpoint_path``; a run killed at any moment
+    leaves the latest complete checkpoint or the one before it.
+    """
     path = trainer.checkpoint_path
     buffer = io.BytesIO()
     torch.save(state_of(trainer), buffer)
     if path.exists():
-        path.replace(path.with_suffix(".prev.pt"))
+        path.replace(previous_path(path))
     write_atomic(path, buffer.getvalue())
     log.info("checkpoint at step %d: %s", trainer.step, path)
     return path
@@ -55,18 +66,26 @@ def resume(trainer) -> bool:
     """Restore the newest readable checkpoint of ``trainer``'s run.
 
     A truncated or unreadable latest file is skipped with a warning in favour
-    of the previous one. Returns False (and starts from step 0) if none exists.
+    of the previous one, and renamed to ``*.corrupt`` so that the next save
+    does not push it over the good one. Returns False (and the trainer stays
+    at step 0) if there is no readable checkpoint.
     """
     path = trainer.checkpoint_path
-    for candidate in (path, path.with_suffix(".prev.pt")):
+    if not trainer.config.checkpoint_every:
+        log.warning("resume=True but checkpoint_every=0: this run writes no "
+                    "checkpoints to resume from next time")
+    for candidate in (path, previous_path(path)):
         if not candidate.exists():
             continue
         try:
             state = load(candidate)
         except Exception as error:  # a half-written or corrupt file
+            aside = candidate.with_name(candidate.name + ".corrupt")
+            candidate.replace(aside)
             warnings.warn(
                 f"checkpoint {candidate} is unreadable ({type(error).__name__}: "
-                f"{error}); trying the previous one",
+                f"{_first_line(error)}); moved it to {aside.name} and trying the "
+                "previous one",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -74,10 +93,17 @@ def resume(trainer) -> bool:
         restore(trainer, state)
         log.info("resumed %s at step %d", candidate, trainer.step)
         return True
+    log.info("no checkpoint at %s; starting at step 0", path)
     return False
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def restore(trainer, state: dict) -> None:
+    """Put a loaded checkpoint ``state`` back into ``trainer``."""
     device = trainer.device
     trainer.model.load_state_dict(state["model"])
     trainer.ema.model.load_state_dict(state["ema"])
@@ -90,6 +116,7 @@ def restore(trainer, state: dict) -> None:
     trainer.ema.model.to(device)
     trainer.step = state["step"]
     trainer.history = state["history"]
+    trainer.pending_parts = state.get("pending_parts", [])
     trainer.best = state["best"]
     trainer.timings = state["timings"]
     set_rng_state(state["rng"])

@@ -8,34 +8,42 @@ import logging
 import sys
 
 from .config import TrainConfig
-from .validation import ParameterError
+from .validation import ParameterError, parse_parameter
 
 log = logging.getLogger("supercm")
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def rule_type(name: str):
+    """An argparse ``type`` that parses and checks text with the shared rules."""
+
+    def parse(text: str):
+        try:
+            return parse_parameter(name, text)
+        except ParameterError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = name
+    return parse
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--option`` per TrainConfig field, named with dashes."""
+    """One ``--option`` per TrainConfig field, named with dashes and checked with
+    the rules of :mod:`supercm.validation`."""
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         if field.name in ("ssl_options", "resume", "download", "progress"):
             continue
         default = getattr(defaults, field.name)
-        kind = type(default) if default is not None else str
-        if field.name == "w_ssl":
-            kind = float
-        if kind is bool:
-            kind = _bool
         parser.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=kind,
-            default=default, help=f"default: {default}",
+            "--" + field.name.replace("_", "-"), dest=field.name,
+            type=rule_type(field.name), default=default, help=f"default: {default}",
         )
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
@@ -62,7 +70,7 @@ def _parse_options(pairs: list[str]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m supercm", description=__doc__)
+    parser = ArgumentParser(prog="python -m supercm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,7 +93,13 @@ def run_train(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["ssl_options"] = _parse_options(values["ssl_options"])
     trainer = Trainer(TrainConfig(**values))
-    record = trainer.fit()
+    try:
+        record = trainer.fit()
+    except KeyboardInterrupt:
+        how = ("continue with --resume" if trainer.config.checkpoint_every
+               else "pass --checkpoint-every N to be able to resume")
+        print(f"interrupted at step {trainer.step}; {how}", file=sys.stderr)
+        return 130
     metrics = record["metrics"]
     print(f"run {record['run_id']} ({record['timings']['total_s']:.1f} s)")
     for key, value in metrics.items():
@@ -105,8 +119,13 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; return 0 on success and 2 on bad input, with a one-line
+    ``error: ...`` on stderr that names the parameter."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed
+        return done.code if isinstance(done.code, int) else 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -118,5 +137,5 @@ def main(argv: list[str] | None = None) -> int:
             return run_download(args)
         return args.handler(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2

@@ -6,12 +6,14 @@ logits, so a network with a clustering module needs no other output layer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .validation import check_positive
+from .validation import check_int, check_parameter
 
 
 @dataclass
@@ -51,9 +53,9 @@ class ClusteringModule(nn.Module):
         learn_centroids: bool = False,
     ):
         super().__init__()
-        check_positive("temperature", temperature)
-        check_positive("in_features", in_features)
-        check_positive("num_clusters", num_clusters)
+        check_parameter("temperature", temperature)
+        check_int("in_features", in_features, low=1)
+        check_int("num_clusters", num_clusters, low=1)
         self.in_features = in_features
         self.num_clusters = num_clusters
         self.temperature = float(temperature)
@@ -72,9 +74,17 @@ class ClusteringModule(nn.Module):
         )
 
     def forward(self, z: Tensor) -> ClusterOutput:
-        logits = self.assign(z) / self.temperature
-        responsibilities = torch.softmax(logits.float(), dim=1)
-        reconstruction = responsibilities @ self.centroids.float()
+        """Logits, responsibilities and reconstruction in float32 (float64 for
+        float64 inputs), also under autocast: a small temperature would push
+        half-precision logits past their range."""
+        dtype = torch.float64 if z.dtype == torch.float64 else torch.float32
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            scores = F.linear(
+                z.to(dtype), self.assign.weight.to(dtype), self.assign.bias.to(dtype)
+            )
+            logits = scores / self.temperature
+            responsibilities = torch.softmax(logits, dim=1)
+            reconstruction = responsibilities @ self.centroids.to(dtype)
         return ClusterOutput(logits, responsibilities, reconstruction)
 
 
@@ -105,6 +115,7 @@ def clustering_loss(
     centroids: Tensor,
     alpha: float | Tensor = 1.0,
     eps: float = 1e-8,
+    logits: Tensor | None = None,
 ) -> ClusteringLoss:
     """Clustering loss ``E1 + E2 + E3 + E4`` of an isotropic Gaussian mixture.
 
@@ -118,10 +129,14 @@ def clustering_loss(
     ``E1 + E2 + E3`` equals the soft k-means distortion
     ``sum_i sum_k g_ik ||z_i - mu_k||^2 / nd``. ``alpha = 1`` (the default)
     switches the prior off. Everything is computed in float32 (or float64 if
-    the inputs are float64), also under autocast.
+    the inputs are float64), also under autocast. The log in ``E4`` is a
+    log-sum-exp over ``log g_ik - log n`` and ``log eps``, taken from
+    ``log_softmax(logits)`` when the logits are given, so a cluster whose
+    responsibilities underflow still has a finite value and gradient. An
+    empty batch gives a zero loss rather than NaN.
 
     Shapes: ``z`` (n, d), ``responsibilities`` (n, K), ``centroids`` (K, d),
-    ``alpha`` a float or a (K,) tensor.
+    ``alpha`` a float or a (K,) tensor, ``logits`` (n, K) or None.
     """
     dtype = torch.float64 if z.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=z.device.type, enabled=False):
@@ -129,7 +144,7 @@ def clustering_loss(
         g = responsibilities.to(dtype)
         mu = centroids.to(dtype)
         n, d = z.shape
-        nd = n * d
+        nd = max(n * d, 1)
 
         reconstruction = ((z - g @ mu) ** 2).sum() / nd
         squared_norms = (mu**2).sum(dim=1)
@@ -140,11 +155,25 @@ def clustering_loss(
         merging = -(co_assignment * gram * off_diagonal).sum() / nd
 
         alpha = torch.as_tensor(alpha, dtype=dtype, device=z.device)
-        cluster_sizes = g.mean(dim=0).clamp_min(0.0)
-        dirichlet = ((1 - alpha) * torch.log(cluster_sizes + eps)).sum()
+        log_cluster_sizes = _log_mean_plus_eps(g, logits, eps)
+        dirichlet = ((1 - alpha) * log_cluster_sizes).sum()
 
     total = reconstruction + sparsity + merging + dirichlet
     return ClusteringLoss(total, reconstruction, sparsity, merging, dirichlet)
+
+
+def _log_mean_plus_eps(g: Tensor, logits: Tensor | None, eps: float) -> Tensor:
+    """``log(mean_i g_ik + eps)`` for every cluster k, as a log-sum-exp.
+
+    Shapes: ``g`` (n, K), ``logits`` (n, K) or None -> (K,).
+    """
+    if logits is not None:
+        log_g = torch.log_softmax(logits.to(g.dtype), dim=1)
+    else:
+        log_g = torch.log(g.clamp_min(torch.finfo(g.dtype).tiny))
+    terms = log_g - math.log(max(len(g), 1))
+    floor = torch.full((1, g.shape[1]), math.log(eps), dtype=g.dtype, device=g.device)
+    return torch.logsumexp(torch.cat([terms, floor]), dim=0)
 
 
 def soft_kmeans_distortion(z: Tensor, responsibilities: Tensor, centroids: Tensor):

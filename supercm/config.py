@@ -7,18 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .backbones import BACKBONES
-from .centroids import CENTROID_MODES, CENTROID_UPDATES
-from .data import DATASETS
-from .validation import (
-    ParameterError,
-    check_choice,
-    check_int,
-    check_nonnegative,
-    check_open_unit,
-    check_positive,
-    check_unit,
-)
+from .validation import RULES, ParameterError, check_parameter
 
 SSL_METHODS = ("ce", "pi", "mt", "vat", "pl")
 UDA_METHODS = ("source", "dann")
@@ -98,50 +87,22 @@ class TrainConfig:
         return self.base_method in UDA_METHODS
 
     def validate(self) -> TrainConfig:
-        """Check every field; raise ``ParameterError`` naming the first bad one."""
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("method", self.method, METHODS)
-        check_int("labels_per_class", self.labels_per_class, low=1)
-        check_int("seed", self.seed, low=0)
-        if self.is_uda:
-            if self.target_dataset is None:
-                raise ParameterError(
-                    "target_dataset", None,
-                    f"a data set name for the domain adaptation method {self.method!r}",
-                )
-            check_choice("target_dataset", self.target_dataset, DATASETS)
-        elif self.target_dataset is not None:
+        """Check every field with the shared rules of :mod:`supercm.validation`;
+        raise ``ParameterError`` naming the first bad one."""
+        for spec in dataclasses.fields(self):
+            if spec.name in RULES:
+                value = check_parameter(spec.name, getattr(self, spec.name))
+                setattr(self, spec.name, value)
+        if self.is_uda and self.target_dataset is None:
+            raise ParameterError(
+                "target_dataset", None,
+                f"a data set name for the domain adaptation method {self.method!r}",
+            )
+        if not self.is_uda and self.target_dataset is not None:
             raise ParameterError(
                 "target_dataset", self.target_dataset,
                 "None for the semi-supervised method " + repr(self.method),
             )
-        check_int("steps", self.steps, low=1)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("unlabeled_batch_size", self.unlabeled_batch_size, low=1)
-        check_positive("lr", self.lr)
-        check_nonnegative("weight_decay", self.weight_decay)
-        check_choice("backbone", self.backbone, ("auto",) + BACKBONES)
-        check_nonnegative("beta", self.beta)
-        check_positive("temperature", self.temperature)
-        check_positive("alpha", self.alpha)
-        check_choice("centroid_mode", self.centroid_mode, CENTROID_MODES)
-        check_choice("centroid_update", self.centroid_update, CENTROID_UPDATES)
-        check_unit("centroid_momentum", self.centroid_momentum)
-        check_choice("centroid_source", self.centroid_source, CENTROID_SOURCES)
-        check_open_unit("pseudo_threshold", self.pseudo_threshold)
-        if self.w_ssl is not None:
-            check_nonnegative("w_ssl", self.w_ssl)
-        check_unit("ramp_fraction", self.ramp_fraction)
-        if not isinstance(self.ssl_options, dict):
-            raise ParameterError("ssl_options", self.ssl_options, "a dict")
-        check_nonnegative("domain_weight", self.domain_weight)
-        check_unit("ema_decay", self.ema_decay)
-        check_int("eval_every", self.eval_every, low=1)
-        check_int("val_size", self.val_size, low=1)
-        check_int("test_size", self.test_size, low=1)
-        check_choice("device", self.device, DEVICES)
-        check_int("num_workers", self.num_workers, low=0)
-        check_int("checkpoint_every", self.checkpoint_every, low=0)
         return self
 
     def to_dict(self) -> dict:

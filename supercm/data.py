@@ -122,21 +122,69 @@ def _floats(array) -> Tensor:
 
 
 class DatasetMissingError(FileNotFoundError):
-    """A torchvision data set is not in the data folder and download is off."""
+    """A torchvision data set is not in the data folder and cannot be downloaded."""
 
 
-_TORCHVISION_HINT = (
-    "Download it on a machine with internet access with "
-    "`python -m supercm download {name} --data-root {root}` (or pass "
-    "download=True / --download), or copy the files there and set SUPERCM_DATA "
-    "to that folder."
+# Where torchvision keeps each data set under the data root, and its files.
+TORCHVISION_FILES = {
+    "mnist": ("MNIST/raw", (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+    )),
+    "usps": ("usps", ("usps.bz2", "usps.t.bz2")),
+    "svhn": ("svhn", ("train_32x32.mat", "test_32x32.mat")),
+    "cifar10": ("cifar-10-batches-py", (
+        "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+        "data_batch_5", "test_batch", "batches.meta",
+    )),
+}
+
+_HOW_TO_GET = (
+    "To get the files, run `python -m supercm download {name} --data-root {root}` "
+    "on a machine with internet access (or pass download=True / --download "
+    "there) and copy {folder} to this machine; set SUPERCM_DATA (or data_root) "
+    "to the data root. The offline data sets (moons, blobs, mnist5k, ucidigits) "
+    "need no files."
 )
 
 
+def torchvision_folder(name: str, root: Path) -> Path:
+    """The folder under ``root`` where torchvision keeps the data set ``name``."""
+    return Path(root) / TORCHVISION_FILES[name][0]
+
+
+def missing_files(name: str, root: Path) -> list[str]:
+    """The files of data set ``name`` that are not under ``root``."""
+    folder = torchvision_folder(name, root)
+    files = TORCHVISION_FILES[name][1]
+    return [file for file in files if not (folder / file).is_file()]
+
+
 def load_torchvision(name: str, root: Path, download: bool = False) -> DataSource:
-    """Train and test splits of a torchvision data set as uint8 tensors."""
+    """Train and test splits of a torchvision data set as uint8 tensors.
+
+    Without ``download`` nothing touches the network: missing files raise
+    :class:`DatasetMissingError` at once, naming the data set, the folder and
+    how to get the files. A failed download raises the same error.
+    """
     check_choice("dataset", name, TORCHVISION_DATASETS)
-    train, test = _torchvision_splits(name, root, download)
+    root = Path(root)
+    folder = torchvision_folder(name, root)
+    how = _HOW_TO_GET.format(name=name, root=root, folder=folder)
+    missing = missing_files(name, root)
+    if missing and not download:
+        raise DatasetMissingError(
+            f"dataset={name!r} is not in the data folder {folder} (missing: "
+            f"{', '.join(missing)}) and download=False. " + how
+        )
+    try:
+        train, test = _torchvision_splits(name, root, download)
+    except (RuntimeError, OSError) as error:
+        action = "could not be downloaded into" if download else "is unreadable in"
+        raise DatasetMissingError(
+            f"dataset={name!r} {action} the data folder {folder} "
+            f"({type(error).__name__}: {' '.join(str(error).split())}). " + how
+        ) from error
     x, y = _images_and_labels(name, train)
     test_x, test_y = _images_and_labels(name, test)
     return DataSource(name, x, y, 10, test_x, test_y)
@@ -159,16 +207,7 @@ def _torchvision_splits(name: str, root: Path, download: bool):
             root, train=split == "train", download=download
         ),
     }
-    try:
-        return builders[name]("train"), builders[name]("test")
-    except (RuntimeError, FileNotFoundError, OSError) as error:
-        if download:
-            raise
-        message = (
-            f"dataset={name!r} was not found in the data folder {root} "
-            f"({error}). " + _TORCHVISION_HINT.format(name=name, root=root)
-        )
-        raise DatasetMissingError(message) from None
+    return builders[name]("train"), builders[name]("test")
 
 
 def _images_and_labels(name: str, dataset) -> tuple[Tensor, Tensor]:
@@ -182,7 +221,7 @@ def _images_and_labels(name: str, dataset) -> tuple[Tensor, Tensor]:
     elif name == "svhn":
         x = torch.as_tensor(dataset.data)
         y = torch.as_tensor(dataset.labels).long()
-        y[y == 10] = 0
+        y[y == 10] = 0  # SVHN files label the digit 0 as 10
     else:
         x = torch.as_tensor(dataset.data).permute(0, 3, 1, 2)
         y = torch.as_tensor(dataset.targets)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+from .validation import ParameterError, check_int
 
 
 class InfiniteSampler(Sampler[int]):
@@ -20,6 +22,9 @@ class InfiniteSampler(Sampler[int]):
     """
 
     def __init__(self, size: int, seed: int = 0, start: int = 0):
+        check_int("size", size, low=1)
+        check_int("seed", seed, low=0)
+        check_int("start", start, low=0)
         self.size = size
         self.seed = seed
         self.start = start
@@ -34,10 +39,34 @@ class InfiniteSampler(Sampler[int]):
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed Python and NumPy in a DataLoader worker from torch's per-worker seed."""
+    """Seed Python and NumPy in a DataLoader worker from torch's per-worker seed.
+
+    torch seeds each worker with ``base_seed + worker_id``, where the base seed
+    comes from the loader's generator; so workers draw different numbers, and
+    the same numbers again for the same loader seed.
+    """
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
     random.seed(worker_seed)
+
+
+def loader_settings(seed: int, num_workers: int = 0) -> dict:
+    """DataLoader keyword arguments that make loading repeatable and quiet.
+
+    A generator seeded with ``seed`` (so the loader never draws from, or
+    disturbs, the global RNG), :func:`seed_worker` in every worker, persistent
+    workers when there are any, and ``pin_memory`` only when CUDA is
+    available (pinning without CUDA warns).
+    """
+    check_int("seed", seed, low=0)
+    check_int("num_workers", num_workers, low=0)
+    return {
+        "num_workers": num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "worker_init_fn": seed_worker,
+        "generator": torch.Generator().manual_seed(seed),
+        "persistent_workers": num_workers > 0,
+    }
 
 
 def endless_loader(
@@ -47,19 +76,21 @@ def endless_loader(
     seed: int,
     start_batch: int = 0,
     num_workers: int = 0,
+    dataset: Dataset | None = None,
 ) -> DataLoader:
-    """A DataLoader that never ends, starting at batch ``start_batch``."""
-    tensors = (x,) if y is None else (x, y)
-    sampler = InfiniteSampler(len(x), seed, start=start_batch * batch_size)
+    """A DataLoader that never ends, starting at batch ``start_batch``.
+
+    ``dataset`` replaces the default ``TensorDataset(x, y)`` (it must have
+    ``len(x)`` rows).
+    """
+    check_int("batch_size", batch_size, low=1)
+    check_int("start_batch", start_batch, low=0)
+    if dataset is None:
+        dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
+    sampler = InfiniteSampler(len(dataset), seed, start=start_batch * batch_size)
     return DataLoader(
-        TensorDataset(*tensors),
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(),
-        worker_init_fn=seed_worker,
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=num_workers > 0,
+        dataset, batch_size=batch_size, sampler=sampler,
+        **loader_settings(seed, num_workers),
     )
 
 
@@ -82,6 +113,14 @@ class PairedBatches:
         start_step: int = 0,
         num_workers: int = 0,
     ):
+        if len(y_labeled) != len(x_labeled):
+            raise ParameterError(
+                "y_labeled", f"{len(y_labeled)} labels",
+                f"one label for each of the {len(x_labeled)} labeled rows",
+            )
+        for name, rows in (("x_labeled", x_labeled), ("x_unlabeled", x_unlabeled)):
+            if len(rows) == 0:
+                raise ParameterError(name, "no rows", "at least one row")
         unlabeled_batch_size = unlabeled_batch_size or batch_size
         self.labeled = endless_loader(
             x_labeled, y_labeled, batch_size, seed, start_step, num_workers

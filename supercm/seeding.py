@@ -8,18 +8,25 @@ import random
 import numpy as np
 import torch
 
-from .validation import check_int
+from .validation import check_flag, check_parameter
+
+CUBLAS_WORKSPACE = ":4096:8"
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA).
+    """Seed Python, NumPy and torch (CPU and CUDA) and set the cuDNN flags.
 
     With ``deterministic=True`` also ask cuDNN and cuBLAS for deterministic
-    kernels (``CUBLAS_WORKSPACE_CONFIG`` is set) and make torch warn on
-    operations that have none. CPU runs are repeatable with either setting;
-    GPU runs only with ``deterministic=True``, and then more slowly.
+    kernels (``CUBLAS_WORKSPACE_CONFIG`` is set to ``:4096:8`` unless it is
+    already set; it takes effect if set before the first cuBLAS call) and make
+    torch warn on operations that have none. With ``deterministic=False``
+    cuDNN may benchmark and pick the fastest kernels. CPU runs are repeatable
+    with either setting; GPU runs only with ``deterministic=True``, and then
+    more slowly. DataLoaders get their own generator and per-worker seeds from
+    :func:`supercm.loaders.loader_settings`.
     """
-    check_int("seed", seed, low=0)
+    check_parameter("seed", seed)
+    check_flag("deterministic", deterministic)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -27,7 +34,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 

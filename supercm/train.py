@@ -179,6 +179,7 @@ class Trainer:
         self.augment = self.data.augmentation if config.augment else (lambda x: x)
         self.step = 0
         self.history: list[dict] = []
+        self.pending_parts: list[dict] = []  # step losses since the last evaluation
         self.best = {"val_acc": -1.0, "ema_val_acc": -1.0}
         self.timings = {"total_s": 0.0, "eval_s": 0.0, "centroid_s": 0.0}
         self.run_id = config.run_id()
@@ -340,7 +341,6 @@ class Trainer:
             disable=not config.progress or os.environ.get("SUPERCM_PROGRESS") == "0",
             leave=False,
         )
-        step_parts: list[dict] = []
         start = time.perf_counter()
         while self.step < config.steps:
             x_labeled, y_labeled, x_unlabeled = next(batches)
@@ -349,13 +349,13 @@ class Trainer:
                 self._to_device(x_labeled), y_labeled.to(self.device),
                 self._to_device(x_unlabeled),
             )
-            step_parts.append(parts)
+            self.pending_parts.append(parts)
             self.step += 1
             for callback in self.callbacks:
                 callback(self, self.step)
             if self.step % config.eval_every == 0 or self.step == config.steps:
-                entry = self._record(step_parts)
-                step_parts = []
+                entry = self._record(self.pending_parts)
+                self.pending_parts = []
                 progress_bar.set_postfix(val=f"{entry['val_acc']:.1f}")
             if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                 checkpoint.save(self)
