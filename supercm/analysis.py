@@ -358,11 +358,11 @@ SUPERCM_PAPER = (
 PUBLISHED_CLAIMS = (
     PublishedClaim(
         "semi-supervised learning", ("ce", "pi", "mt", "vat", "pl"), 15.0,
-        "low-label regimes on CIFAR-10 / SVHN / MNIST, WRN-28-2 on a GPU",
+        "low-label regimes on benchmarks such as CIFAR-10 and SVHN, on a GPU",
     ),
     PublishedClaim(
         "domain adaptation", ("dann",), 10.0,
-        "DANN on digit and object benchmarks",
+        "DANN on benchmarks such as Office-31 and ImageCLEF",
     ),
 )
 
