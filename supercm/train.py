@@ -381,6 +381,10 @@ class Trainer:
         }
         if self.objective is not None and hasattr(self.objective, "final_metrics"):
             metrics.update(self.objective.final_metrics(self))
+        if self.config.is_uda:
+            from .uda import uda_metrics
+
+            metrics.update(uda_metrics(self))
         timings = dict(self.timings)
         timings["train_s"] = timings["total_s"] - timings["eval_s"]
         timings["per_step_ms"] = 1000 * timings["train_s"] / max(self.config.steps, 1)
