@@ -72,3 +72,51 @@ def check_choice(name: str, value, choices: Iterable[str]):
     if value not in choices:
         raise ParameterError(name, value, "one of " + ", ".join(map(repr, choices)))
     return value
+
+
+def _as_int_or_none(name: str, value, low: int):
+    """``None`` passes; an integer or its text (papermill's ``-p``) is checked."""
+    if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ParameterError(
+                name, value, f"an integer of at least {low} or None"
+            ) from None
+    return check_int(name, value, low=low)
+
+
+_NOTEBOOK_INT_RULES = {
+    "labels_per_class": 1, "seed": 0, "steps": 1, "num_points": 20, "num_seeds": 1,
+}
+
+
+def check_notebook_parameters(**parameters) -> dict:
+    """Validate a notebook's ``parameters`` cell; return the coerced values.
+
+    ``profile`` must name a profile; the integer knobs listed in
+    ``_NOTEBOOK_INT_RULES`` accept integers, their text or ``None`` ("profile
+    default"); numbers such as ``beta`` must be finite and non-negative. Other
+    values pass through unchanged.
+    """
+    from .profiles import PROFILE_NAMES
+
+    checked = {}
+    for name, value in parameters.items():
+        if name == "profile":
+            checked[name] = check_choice("profile", value, PROFILE_NAMES)
+        elif name in _NOTEBOOK_INT_RULES:
+            checked[name] = _as_int_or_none(name, value, _NOTEBOOK_INT_RULES[name])
+        elif name in ("beta", "temperature", "lr"):
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise ParameterError(name, value, "a number") from None
+            checker = check_nonnegative if name == "beta" else check_positive
+            checked[name] = float(checker(name, value))
+        else:
+            checked[name] = value
+    return checked
