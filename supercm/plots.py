@@ -48,8 +48,8 @@ def _numpy(values) -> np.ndarray:
 def predict_proba(model, points: np.ndarray) -> np.ndarray:
     """Class probabilities (m, K) of ``model`` at ``points`` (m, 2).
 
-    ``model`` is an ``nn.Module`` returning logits (evaluated in eval mode,
-    the mode is restored) or a function from an (m, 2) array to probabilities.
+    ``model`` is an ``nn.Module`` returning logits or a ``ClusterOutput``
+    (evaluated in eval mode, the mode is restored) or a function from an (m, 2) array to probabilities.
     """
     if not isinstance(model, nn.Module):
         return _numpy(model(points))
@@ -57,7 +57,9 @@ def predict_proba(model, points: np.ndarray) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
     inputs = torch.as_tensor(points, dtype=torch.float32, device=device)
-    probs = torch.softmax(model(inputs).float(), dim=1).cpu().numpy()
+    output = model(inputs)
+    logits = getattr(output, "logits", output)  # a ClusteringModule gives ClusterOutput
+    probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
     model.train(was_training)
     return probs
 
