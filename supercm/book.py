@@ -95,23 +95,34 @@ def colab_url(repo_url: str, notebook: Path | str, branch: str = "main") -> str:
     return f"{COLAB_PREFIX}{slug}/blob/{branch}/{Path(notebook).as_posix()}"
 
 
-def link_problems(root: Path) -> list[str]:
-    """Badges or install URLs in the toc's notebooks that disagree with _config.yml."""
+def notebook_link_problems(root: Path, notebook: Path) -> list[str]:
+    """Where one notebook's badge or install URL disagrees with ``_config.yml``.
+
+    ``notebook`` is relative to ``root``; it needs exactly one Colab badge
+    pointing at itself and at least one ``git+<repository url>`` install.
+    """
     import nbformat
 
-    root = Path(root)
     url = repository_url(root)
+    nb = nbformat.read(Path(root) / notebook, as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells)
+    badges = BADGE_URL.findall(text)
+    installs = INSTALL_URL.findall(text)
+    problems = []
+    if badges != [colab_url(url, notebook)]:
+        problems.append(f"{notebook}: Colab badge {badges} should be "
+                        f"[{colab_url(url, notebook)}]")
+    if not installs or any(found != f"git+{url}" for found in installs):
+        problems.append(f"{notebook}: install URL {installs} should be git+{url}")
+    return problems
+
+
+def link_problems(root: Path) -> list[str]:
+    """Badges or install URLs in the toc's notebooks that disagree with _config.yml."""
+    root = Path(root)
     problems = []
     for notebook in toc_notebooks(root):
-        nb = nbformat.read(root / notebook, as_version=4)
-        text = "\n".join(cell.source for cell in nb.cells)
-        badges = BADGE_URL.findall(text)
-        installs = INSTALL_URL.findall(text)
-        if badges != [colab_url(url, notebook)]:
-            problems.append(f"{notebook}: Colab badge {badges} should be "
-                            f"[{colab_url(url, notebook)}]")
-        if not installs or any(found != f"git+{url}" for found in installs):
-            problems.append(f"{notebook}: install URL {installs} should be git+{url}")
+        problems += notebook_link_problems(root, notebook)
     return problems
 
 

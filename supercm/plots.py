@@ -49,7 +49,8 @@ def predict_proba(model, points: np.ndarray) -> np.ndarray:
     """Class probabilities (m, K) of ``model`` at ``points`` (m, 2).
 
     ``model`` is an ``nn.Module`` returning logits or a ``ClusterOutput``
-    (evaluated in eval mode, the mode is restored) or a function from an (m, 2) array to probabilities.
+    (evaluated in eval mode, the mode is restored) or a function from an
+    (m, 2) array to probabilities.
     """
     if not isinstance(model, nn.Module):
         return _numpy(model(points))
