@@ -94,9 +94,16 @@ def test_no_stray_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_exercises_with_hidden_solutions(path):
     cells = read(path).cells
-    text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
-    assert re.search(r"^## Exercises?$", text, re.MULTILINE)
-    assert ":class: dropdown" in text
+    heading = re.compile(r"^#+ Exercises?\b", re.MULTILINE)
+    start = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+             and heading.search(c.source)]
+    assert start, "no Exercises heading"
+    after = cells[start[0]:]
+    dropdown = any(":class: dropdown" in c.source for c in after
+                   if c.cell_type == "markdown")
+    toggled = any({"hide-input", "hide-cell", "hide-output"}
+                  & set(c.metadata.get("tags", [])) for c in after)
+    assert dropdown or toggled, "solutions are not hidden behind a toggle"
 
 
 def test_notebook_parameters_are_checked_and_coerced():
