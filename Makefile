@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install -e . --no-deps
-	$(PY) -m ipykernel install --user --name python3 --display-name "Python 3"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
 	touch $@
 
 book: install
@@ -25,8 +25,13 @@ book: install
 lint: install
 	$(PY) -m ruff check supercm tests benchmarks
 
+# Unit tests and lints, then every notebook in the smoke profile under nbval
+# (cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output).
 test: install lint
 	MPLBACKEND=Agg SUPERCM_PROGRESS=0 $(PY) -m pytest tests
+	SUPERCM_PROFILE=smoke MPLBACKEND=Agg SUPERCM_PROGRESS=0 \
+	SUPERCM_RUNS=$(CURDIR)/_build/nbval-runs \
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 book/
 
 clean:
 	rm -rf _build runs

@@ -29,6 +29,7 @@ class Profile:
     points_2d: int
     tsne_points: int
     train_overrides: dict = field(default_factory=dict)
+    steps_2d: int = 500
 
     def config(self, **overrides):
         """A TrainConfig with this profile's budget, updated by ``overrides``."""
@@ -44,13 +45,26 @@ class Profile:
         }
         return TrainConfig(**values)
 
+    def config_2d(self, **overrides):
+        """A TrainConfig for the 2-D teaching chapters: ``moons``, the MLP, no
+        augmentation, ``steps_2d`` steps and splits that fit 1,000 points."""
+        from .config import TrainConfig
+
+        values = {
+            "dataset": "moons", "backbone": "mlp", "steps": self.steps_2d,
+            "eval_every": max(self.steps_2d // 5, 1), "labels_per_class": 4,
+            "val_size": 100, "test_size": 300, "augment": False, "progress": False,
+            **overrides,
+        }
+        return TrainConfig(**values)
+
 
 PROFILES = {
     "smoke": Profile(
         name="smoke", steps=30, eval_every=15, seeds=(0,), ssl_dataset="mnist5k",
         uda_source="mnist5k", uda_target="ucidigits", labels_per_class=10,
         labels_per_class_sweep=(1, 10), points_2d=300, tsne_points=300,
-        train_overrides={"val_size": 200, "test_size": 300},
+        train_overrides={"val_size": 200, "test_size": 300}, steps_2d=300,
     ),
     "workshop": Profile(
         name="workshop", steps=400, eval_every=100, seeds=(0, 1, 2),
