@@ -13,7 +13,6 @@ $(PY):
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
-	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install -e . --no-deps
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
@@ -29,6 +28,7 @@ lint: install
 # (cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output).
 test: install lint
 	MPLBACKEND=Agg SUPERCM_PROGRESS=0 $(PY) -m pytest tests
+	rm -rf _build/nbval-runs
 	SUPERCM_PROFILE=smoke MPLBACKEND=Agg SUPERCM_PROGRESS=0 \
 	SUPERCM_RUNS=$(CURDIR)/_build/nbval-runs \
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 book/
