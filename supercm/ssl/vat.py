@@ -8,9 +8,15 @@ the prediction most, and penalise the change:
 times, then ``r_i = eps d_i``. Norms are per sample, over (C, H, W) for images
 and over the features for 2-D inputs.
 
-The search and the adversarial pass leave BatchNorm running statistics
-untouched, restore the model's train/eval mode and leave no gradient on the
-parameters (the search differentiates with respect to ``d`` only).
+The reference prediction ``p(. | x_i)`` comes from its own pass without
+gradient, under the same normalisation as the perturbed passes (BatchNorm on
+the unlabeled batch alone). Reusing the training pass's logits, whose batch
+also holds the labeled rows, would make ``p(x) != p(x + 0)``; the search would
+then follow that first-order mismatch instead of the curvature it is meant to
+find. The clean, search and adversarial passes leave BatchNorm running
+statistics untouched, restore the model's train/eval mode and leave no
+gradient on the parameters (the search differentiates with respect to ``d``
+only).
 """
 
 from __future__ import annotations
@@ -125,16 +131,20 @@ class VirtualAdversarialTraining(SSLObjective):
         return (f"{super().extra_repr()}, eps={self.eps}, xi={self.xi}, "
                 f"power_iterations={self.power_iterations}")
 
-    def loss(self, model: nn.Module, x: Tensor, logits: Tensor) -> Tensor:
-        """VAT loss of inputs ``x`` whose current logits (n, K) are ``logits``."""
-        r_adv = adversarial_perturbation(
-            model, x, logits, self.eps, self.xi, self.power_iterations
-        )
+    def loss(self, model: nn.Module, x: Tensor) -> Tensor:
+        """VAT loss (a scalar) of the inputs ``x`` (n, ...)."""
+        x = x.detach()
         with frozen_batchnorm_statistics(model):
-            return kl_to(logits, model(x + r_adv))
+            with torch.no_grad():
+                clean_logits = model(x)
+
+            r_adv = adversarial_perturbation(
+                model, x, clean_logits, self.eps, self.xi, self.power_iterations
+            )
+            return kl_to(clean_logits, model(x + r_adv))
 
     def forward(self, ctx: StepContext):
-        loss = self.loss(ctx.model, ctx.x_unlabeled_augmented, ctx.unlabeled_logits)
+        loss = self.loss(ctx.model, ctx.x_unlabeled_augmented)
         return loss, self.metrics(loss, ctx.progress)
 
 
