@@ -371,3 +371,32 @@ def test_each_method_trains_a_few_steps_on_moons(method, tmp_path):
 
     assert record["history"][-1]["ssl_weight"] > 0
     assert math.isfinite(record["history"][-1]["ssl"])
+
+
+def test_pi_loss_is_zero_when_both_passes_see_the_same_input_in_eval_mode():
+    model = small_cnn().eval()
+    objective = build("pi", model)
+    x = torch.rand(10, 1, 28, 28)
+
+    loss, _ = objective(context(model, x[:4], torch.arange(4), x[4:], lambda t: t))
+
+    assert loss.item() == 0.0
+
+
+def test_pi_takes_no_options_and_says_so():
+    with pytest.raises(ParameterError, match="no options"):
+        build("pi", small_cnn(), ssl_options={"mt_decay": 0.9})
+
+
+def test_vat_loss_ignores_the_labeled_rows_of_the_training_pass():
+    """The reference prediction comes from the unlabeled rows alone."""
+    model = small_cnn()
+    objective = build("vat", model)
+    x = torch.rand(12, 1, 28, 28)
+    losses = []
+    for labeled in (x[:4], 5 * x[:4]):
+        torch.manual_seed(1)
+        ctx = context(model, labeled, torch.arange(4), x[4:], lambda t: t)
+        losses.append(objective(ctx)[0].item())
+
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
