@@ -1,5 +1,6 @@
 """Tests of the SSL objectives: Pi-model, Mean Teacher, VAT, Pseudo-Label."""
 
+import copy
 import math
 
 import pytest
@@ -280,6 +281,27 @@ def test_vat_direction_finds_the_most_sensitive_input_in_float64():
                                  power_iterations=3)
 
     torch.testing.assert_close(r[:, 1].abs(), torch.ones(5, dtype=torch.float64))
+
+
+def test_vat_default_xi_finds_the_float64_direction_in_float32(monkeypatch):
+    """xi = 1e-6 would be rounded away in float32; the default must not be."""
+    import supercm.ssl.vat as vat
+
+    draw = torch.randn_like
+    monkeypatch.setattr(vat.torch, "randn_like", lambda t: draw(t.float()).to(t.dtype))
+    model = small_cnn().train()
+    model64 = copy.deepcopy(model).double()
+    x = torch.rand(6, 1, 28, 28)
+    xi = vat.DEFAULT_OPTIONS["vat_xi"]
+
+    torch.manual_seed(1)
+    r = adversarial_perturbation(model, x, model(x).detach(), eps=1.0, xi=xi)
+    torch.manual_seed(1)
+    x64 = x.double()
+    r64 = adversarial_perturbation(model64, x64, model64(x64).detach(), 1.0, 1e-6)
+
+    cosine = (r.double().flatten(1) * r64.flatten(1)).sum(1)
+    assert cosine.min() > 0.9
 
 
 def test_vat_loss_keeps_batchnorm_buffers_and_trains_the_parameters():
