@@ -77,8 +77,9 @@ class CentroidTracker(nn.Module):
         features = features.detach().float()
         labels = labels.detach()
         if self.mode == "labels+pseudo" and unlabeled_features is not None:
-            confidence, predicted = unlabeled_probs.detach().max(dim=1)
-            keep = confidence > self.pseudo_threshold
+            keep, predicted = confident_predictions(
+                unlabeled_probs.detach(), self.pseudo_threshold
+            )
             features = torch.cat([features, unlabeled_features.detach().float()[keep]])
             labels = torch.cat([labels, predicted[keep]])
 
@@ -102,6 +103,17 @@ class CentroidTracker(nn.Module):
         centroids[present] = new.to(centroids.dtype)
         self.updates_seen[present] += 1
         return present
+
+
+def confident_predictions(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The confidence rule shared by ``labels+pseudo`` centroids and Pseudo-Label.
+
+    A row of ``probs`` (n, K) is confident when its top probability is strictly
+    greater than ``threshold``. Returns the mask (n,) of confident rows and the
+    argmax class (n,) of every row.
+    """
+    confidence, predicted = probs.max(dim=1)
+    return confidence > threshold, predicted
 
 
 def class_sums(features: Tensor, labels: Tensor, num_classes: int):
