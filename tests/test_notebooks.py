@@ -89,6 +89,9 @@ def test_no_stray_outputs(path):
         checked = cell.source.lstrip().startswith(CHECK_MARK)
         assert checked or not cell.outputs, f"cell {index} carries outputs"
         assert checked or cell.execution_count is None, f"cell {index} was executed"
+        if checked:
+            assert cell.outputs, f"checked cell {index} has no reference output"
+            assert cell.execution_count, f"checked cell {index} looks unrun to nbval"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
