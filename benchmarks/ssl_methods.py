@@ -7,7 +7,8 @@ Every method runs with its default settings (``w_ssl`` None, no
 the defaults were chosen: small sweeps on validation accuracy with one seed.
 Test accuracy is the raw model at its best validation step. Seeds may run
 in separate processes with separate ``--out`` folders; ``--merge A B C``
-then prints one table from their ``summary.json`` files.
+then prints one table from their ``summary.json`` files (a run of the same
+method and seed in a later folder replaces an earlier one).
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.merge:
-        rows = []
+        latest = {}
         for folder in args.merge:
-            rows += json.loads((Path(folder) / "summary.json").read_text())["runs"]
+            for row in json.loads((Path(folder) / "summary.json").read_text())["runs"]:
+                latest[row["method"], row["seed"]] = row
+        rows = list(latest.values())
         methods = [m for m in ALL_METHODS if any(r["method"] == m for r in rows)]
         summary = table(rows, methods)
         print(summary)

@@ -86,7 +86,7 @@ def test_ramp_fraction_zero_means_full_weight_from_the_start():
 
 
 @pytest.mark.parametrize(
-    "method, expected", [("pi", 20.0), ("mt", 8.0), ("vat", 0.3), ("pl", 1.0)]
+    "method, expected", [("pi", 2.0), ("mt", 2.0), ("vat", 0.3), ("pl", 1.0)]
 )
 def test_w_ssl_none_takes_the_documented_method_default(method, expected):
     assert build(method, small_cnn()).w_ssl == expected
