@@ -1,8 +1,11 @@
 """CE against CE+CM on mnist5k with few labels, several seeds: mean and std.
 
 Usage: python benchmarks/core_ce_vs_cm.py [--seeds 0 1 2] [--steps N] [--out DIR]
+    [--augment on off]
+
 Prints a markdown table of test accuracy (raw model at its best validation step,
-and at the last step) and seconds per run.
+and at the last step) and seconds per run, once with the data set's default
+augmentation (random translation) and once without it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from supercm.config import TrainConfig
 from supercm.train import Trainer
 
 
-def run(method: str, seed: int, args) -> tuple[dict, float]:
+def run(method: str, seed: int, augment: bool, args) -> tuple[dict, float]:
     config = TrainConfig(
         dataset="mnist5k", method=method, labels_per_class=args.labels_per_class,
-        seed=seed, progress=False, out_dir=args.out,
+        seed=seed, augment=augment, progress=False, out_dir=args.out,
         **({"steps": args.steps} if args.steps else {}),
     )
     start = time.perf_counter()
@@ -40,22 +43,30 @@ def main() -> None:
     parser.add_argument("--labels-per-class", type=int, default=10)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="runs/benchmarks")
+    parser.add_argument("--augment", nargs="+", choices=["on", "off"],
+                        default=["on", "off"])
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| method | test acc (best val) | test acc (last) | s per run |")
-    print("| --- | --- | --- | --- |")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"mnist5k, {args.labels_per_class} labels per class, seeds {args.seeds}")
+    print("| method | augmentation | test acc (best val) | test acc (last) "
+          "| s per run |")
+    print("| --- | --- | --- | --- | --- |")
     means = {}
-    for method in args.methods:
-        results = [run(method, seed, args) for seed in args.seeds]
-        best = [metrics["test_acc"] for metrics, _ in results]
-        last = [metrics["test_acc_last"] for metrics, _ in results]
-        seconds = [elapsed for _, elapsed in results]
-        means[method] = statistics.mean(best)
-        print(f"| {method} | {mean_std(best)} | {mean_std(last)} | "
-              f"{mean_std(seconds)} |", flush=True)
-    if {"ce", "ce+cm"} <= set(means):
-        print(f"\nCE+CM - CE: {means['ce+cm'] - means['ce']:+.1f} points")
+    for augment in args.augment:
+        for method in args.methods:
+            results = [run(method, seed, augment == "on", args) for seed in args.seeds]
+            best = [metrics["test_acc"] for metrics, _ in results]
+            last = [metrics["test_acc_last"] for metrics, _ in results]
+            seconds = [elapsed for _, elapsed in results]
+            means[method, augment] = statistics.mean(best)
+            print(f"| {method} | {augment} | {mean_std(best)} | {mean_std(last)} | "
+                  f"{mean_std(seconds)} |", flush=True)
+    print()
+    for augment in args.augment:
+        if ("ce", augment) in means and ("ce+cm", augment) in means:
+            gain = means["ce+cm", augment] - means["ce", augment]
+            print(f"CE+CM - CE, augmentation {augment}: {gain:+.1f} points")
 
 
 if __name__ == "__main__":

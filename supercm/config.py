@@ -45,7 +45,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_anneal: bool = False
     backbone: str = "auto"
-    beta: float = 0.2
+    # beta: mean best validation accuracy of ce+cm on mnist5k, 10 labels per
+    # class, 400 steps, seeds 0-2: 88.2 % at beta 1, 90.1 % at 3, 90.5 % at 10
+    # (0.2, the published value for WRN-28-2 features, gave 83.8 % on seed 0).
+    # 3 and 10 are within the seed noise; 3 is the smaller weight.
+    beta: float = 3.0
     temperature: float = 1.0
     alpha: float = 1.0
     centroid_mode: str = "labels"

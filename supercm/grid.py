@@ -40,7 +40,7 @@ CM_ONLY_FIELDS = (
 )
 # Ready-made one-axis ablations for ``ce+cm``.
 ABLATIONS = {
-    "beta": (0.05, 0.1, 0.2, 0.5, 1.0),
+    "beta": (0.2, 1.0, 3.0, 10.0),
     "temperature": (0.5, 1.0, 2.0),
     "centroid_mode": CENTROID_MODES,
     "centroid_update": CENTROID_UPDATES,
