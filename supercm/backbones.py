@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .cluster import ClusteringModule, ClusterOutput
-from .validation import check_choice
+from .validation import ParameterError, check_choice
 
 BACKBONES = ("mlp", "smallcnn", "wrn28-2")
 
@@ -131,10 +131,16 @@ def build_backbone(name: str, input_shape: tuple[int, ...]) -> nn.Module:
     """Build a backbone by name for inputs of shape ``input_shape`` (no batch dim)."""
     check_choice("backbone", name, BACKBONES)
     if name == "mlp":
+        if len(input_shape) != 1:
+            raise ParameterError(
+                "backbone", name, f"'smallcnn' or 'wrn28-2' (or 'auto') for image "
+                f"inputs of shape {tuple(input_shape)}; 'mlp' takes vectors",
+            )
         return MLP(input_shape[0])
     if len(input_shape) != 3:
-        raise ValueError(
-            f"backbone={name!r} needs image inputs (C, H, W); got shape {input_shape}"
+        raise ParameterError(
+            "backbone", name, f"'mlp' (or 'auto') for vector inputs of shape "
+            f"{tuple(input_shape)}; {name!r} takes images (C, H, W)",
         )
     if name == "smallcnn":
         return SmallCNN(input_shape[0])
