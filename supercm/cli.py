@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from . import distributed
     from .train import Trainer
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
@@ -100,6 +101,10 @@ def run_train(args: argparse.Namespace) -> int:
                else "pass --checkpoint-every N to be able to resume")
         print(f"interrupted at step {trainer.step}; {how}", file=sys.stderr)
         return 130
+    finally:
+        distributed.teardown()
+    if not trainer.dist.is_main:
+        return 0
     metrics = record["metrics"]
     print(f"run {record['run_id']} ({record['timings']['total_s']:.1f} s)")
     for key, value in metrics.items():
