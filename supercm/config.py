@@ -38,7 +38,7 @@ class TrainConfig:
     labels_per_class: int = 10
     seed: int = 0
     target_dataset: str | None = None
-    steps: int = 400
+    steps: int = 800
     batch_size: int = 50
     unlabeled_batch_size: int = 50
     lr: float = 3e-3
