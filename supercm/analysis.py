@@ -8,6 +8,7 @@ the SuperCM paper.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from .config import SSL_METHODS, TrainConfig
 from .data import to_float
-from .results import read_json
+from .results import read_json, write_atomic
 from .validation import ParameterError, check_int, check_positive
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,9 @@ def load_or_train_model(
     trainer = Trainer(config, data=data)
     record = trainer.fit()
     model = trainer.model.cpu()
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), weights)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    write_atomic(weights, buffer.getvalue())
     return record, model.eval()
 
 
