@@ -22,7 +22,8 @@ def write_notebook(path, cells):
 
 
 def notebook_cells(name, body):
-    badge = (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    image = "https://colab.research.google.com/assets/colab-badge.svg"
+    badge = (f"[![Open in Colab]({image})]"
              f"({book.colab_url(URL, f'book/{name}.ipynb')})")
     parameters = new_code_cell('import os\nprofile = os.environ.get("SUPERCM_PROFILE", '
                                '"workshop")')

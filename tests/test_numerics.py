@@ -67,8 +67,8 @@ def test_extreme_logits_keep_everything_finite(logit_scale, autocast):
 @pytest.mark.parametrize("logit_scale", [1e4, 1e6])
 def test_loss_under_bf16_autocast_matches_a_float64_reference(logit_scale):
     module = extreme_module(logit_scale)
-    z = extreme_features() + 0.3 * torch.randn(ROWS, DIM,
-                                               generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    z = extreme_features() + 0.3 * torch.randn(ROWS, DIM, generator=generator)
     z = z.bfloat16()  # what a backbone under bf16 autocast hands the head
     alpha = torch.tensor([0.5, 1.0, 2.0, 3.0])
 
