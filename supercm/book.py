@@ -2,7 +2,7 @@
 
 ``python -m supercm.book build --profile smoke`` executes each notebook listed
 in ``_toc.yml`` into ``_build/executed/`` (the committed sources are never
-written), renders that copy to ``_build/html`` with execution off and warnings
+written), renders that copy to ``_build/_build/html`` with execution off and warnings
 as errors, prints each notebook's run time and writes them to
 ``_build/timings/<profile>.json``. ``python -m supercm.book sync-links``
 rewrites the Colab badges and install URLs from ``_config.yml``.
