@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import sys
 
-from .config import TrainConfig
+from .config import DEFAULT_SPLIT_SIZES, SPLIT_SIZES, TrainConfig
 from .validation import ParameterError, parse_parameter
 
 log = logging.getLogger("supercm")
@@ -33,6 +33,13 @@ def rule_type(name: str):
     return parse
 
 
+SIZE_HELP = {
+    name: f"default: {DEFAULT_SPLIT_SIZES[i]}, "
+    + ", ".join(f"{sizes[i]} for {data}" for data, sizes in SPLIT_SIZES.items())
+    for i, name in enumerate(("val_size", "test_size"))
+}
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--option`` per TrainConfig field, named with dashes and checked with
     the rules of :mod:`supercm.validation`."""
@@ -43,7 +50,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, field.name)
         parser.add_argument(
             "--" + field.name.replace("_", "-"), dest=field.name,
-            type=rule_type(field.name), default=default, help=f"default: {default}",
+            type=rule_type(field.name), default=default,
+            help=SIZE_HELP.get(field.name, f"default: {default}"),
         )
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
@@ -97,8 +105,13 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         record = trainer.fit()
     except KeyboardInterrupt:
-        how = ("continue with --resume" if trainer.config.checkpoint_every
-               else "pass --checkpoint-every N to be able to resume")
+        if trainer.checkpoint_path.exists():
+            how = "continue from its last checkpoint with --resume"
+        elif trainer.config.checkpoint_every:
+            how = ("no checkpoint was written yet (one every "
+                   f"{trainer.config.checkpoint_every} steps); start again")
+        else:
+            how = "pass --checkpoint-every N to be able to resume"
         print(f"interrupted at step {trainer.step}; {how}", file=sys.stderr)
         return 130
     finally:

@@ -15,6 +15,19 @@ METHODS = tuple(
     name for base in SSL_METHODS + UDA_METHODS for name in (base, f"{base}+cm")
 )
 CENTROID_SOURCES = ("extra_pass", "train_pass")
+# (validation rows, test rows) when a run leaves them unset: the image sets
+# keep 500 and 1,000; the generated 2-D sets (1,000 points) 100 and 300.
+SPLIT_SIZES = {"moons": (100, 300), "blobs": (100, 300)}
+DEFAULT_SPLIT_SIZES = (500, 1000)
+# labels_per_class for domain adaptation meaning "every labeled source row".
+WHOLE_SOURCE_POOL = 1_000_000
+
+
+def labels_text(labels_per_class: int) -> str:
+    """``labels_per_class`` for people: ``all`` for :data:`WHOLE_SOURCE_POOL`."""
+    if labels_per_class >= WHOLE_SOURCE_POOL:
+        return "all"
+    return str(labels_per_class)
 DEVICES = ("auto", "cpu", "cuda")
 
 # Fields that change how a run is shown or stored, not what it computes.
@@ -63,8 +76,10 @@ class TrainConfig:
     domain_weight: float = 1.0
     ema_decay: float = 0.99
     eval_every: int = 100
-    val_size: int = 500
-    test_size: int = 1000
+    # None: the data set's own sizes (SPLIT_SIZES), so that the 1,000
+    # generated 2-D points fit as well as the image sets.
+    val_size: int | None = None
+    test_size: int | None = None
     augment: bool = True
     deterministic: bool = False
     amp: bool = False
@@ -92,11 +107,24 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every field with the shared rules of :mod:`supercm.validation`;
-        raise ``ParameterError`` naming the first bad one."""
+        raise ``ParameterError`` naming the first bad one.
+
+        Unset ``val_size`` and ``test_size`` take the data set's sizes."""
+        sizes = SPLIT_SIZES.get(self.dataset, DEFAULT_SPLIT_SIZES)
+        if self.val_size is None:
+            self.val_size = sizes[0]
+        if self.test_size is None:
+            self.test_size = sizes[1]
         for spec in dataclasses.fields(self):
             if spec.name in RULES:
                 value = check_parameter(spec.name, getattr(self, spec.name))
                 setattr(self, spec.name, value)
+        if self.base_method in ("ce", "source") and self.ssl_options:
+            key = sorted(self.ssl_options)[0]
+            raise ParameterError(
+                f"ssl_options[{key!r}]", self.ssl_options[key],
+                f"left out: method {self.method!r} takes no options",
+            )
         if self.is_uda and self.target_dataset is None:
             raise ParameterError(
                 "target_dataset", None,
@@ -120,7 +148,8 @@ class TrainConfig:
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
         data = self.dataset + (f"-{self.target_dataset}" if self.target_dataset else "")
         method = self.method.replace("+", "-")
-        prefix = self.name or f"{data}_{method}_L{self.labels_per_class}_s{self.seed}"
+        labels = labels_text(self.labels_per_class)
+        prefix = self.name or f"{data}_{method}_L{labels}_s{self.seed}"
         return f"{prefix}_{digest.hexdigest()[:8]}"
 
     @classmethod

@@ -40,7 +40,6 @@ IMAGE_DATASETS = ("mnist5k", "ucidigits", "mnist", "usps", "svhn")
 # averages of larger bitmaps, and MNIST down-sampled with antialiasing is the
 # same kind of image. Measured on source validation and run time, 8x8 also
 # trained faster and steadier than 16x16 or 28x28.
-WHOLE_SOURCE_POOL = 1_000_000
 _LUMINANCE = (0.299, 0.587, 0.114)
 
 

@@ -30,6 +30,13 @@ from .splits import make_splits
 
 log = logging.getLogger(__name__)
 
+# The keys of a results record's ``metrics``; domain adaptation adds the last two.
+METRICS = (
+    "test_acc", "test_acc_at_best_val", "test_acc_last", "ema_test_acc_at_best_val",
+    "ema_test_acc_last", "best_val_acc", "best_step", "ema_best_val_acc",
+    "ema_best_step", "proxy_a_distance", "oracle_test_acc",
+)
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
@@ -373,13 +380,21 @@ class Trainer:
                 progress_bar.set_postfix(val=f"{entry['val_acc']:.1f}")
             if (config.checkpoint_every and self.step % config.checkpoint_every == 0
                     and self.dist.is_main):
+                start = self._add_time(start)  # a resumed run counts all its time
                 checkpoint.save(self)
             progress_bar.update(1)
         progress_bar.close()
-        self.timings["total_s"] += time.perf_counter() - start
-        if config.checkpoint_every and self.dist.is_main:
+        self._add_time(start)
+        saved = config.checkpoint_every and self.step % config.checkpoint_every == 0
+        if config.checkpoint_every and not saved and self.dist.is_main:
             checkpoint.save(self)
         return self.write_results()
+
+    def _add_time(self, start: float) -> float:
+        """Add the time since ``start`` to ``timings['total_s']``; return now."""
+        now = time.perf_counter()
+        self.timings["total_s"] += now - start
+        return now
 
     def results(self) -> dict:
         last = self.history[-1]
@@ -430,5 +445,6 @@ def train(config: TrainConfig | None = None, **overrides) -> dict:
 
     >>> record = train(dataset="moons", method="ce+cm", steps=20, progress=False)
     """
-    config = TrainConfig(**{**(config.to_dict() if config else {}), **overrides})
+    values = {**(config.to_dict() if config else {}), **overrides}
+    config = TrainConfig.from_dict(values)
     return Trainer(config).fit()

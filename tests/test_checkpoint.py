@@ -200,10 +200,31 @@ def test_cli_interrupted_says_how_to_resume(tmp_path, monkeypatch, capsys):
 
     def interrupted(self):
         self.step = 5
+        self.checkpoint_path.parent.mkdir(parents=True)
+        self.checkpoint_path.write_bytes(b"a checkpoint")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "fit", interrupted)
     code = main(["train", *cli_arguments(SETTINGS["moons"]), "--no-progress",
                  "--out-dir", str(tmp_path)])
     assert code == 130
-    assert "interrupted at step 5; continue with --resume" in capsys.readouterr().err
+    assert ("interrupted at step 5; continue from its last checkpoint with --resume"
+            in capsys.readouterr().err)
+
+
+def test_a_resumed_run_counts_the_time_before_the_interruption(tmp_path, data_cache):
+    stopped = make_trainer("moons", tmp_path, data_cache, [stop_at(10)])
+    with pytest.raises(Disconnect):
+        stopped.fit()
+    before = checkpoint.load(stopped.checkpoint_path)["timings"]["total_s"]
+    assert before > 0
+    resumed = make_trainer("moons", tmp_path, data_cache, resume=True)
+    assert resumed.fit()["timings"]["total_s"] > before
+
+
+def test_the_last_step_is_checkpointed_once(tmp_path, data_cache):
+    trainer = make_trainer("moons", tmp_path, data_cache)  # 12 steps, every 4
+    trainer.fit()
+    assert checkpoint.load(trainer.checkpoint_path)["step"] == 12
+    assert checkpoint.load(checkpoint.previous_path(trainer.checkpoint_path))[
+        "step"] == 8

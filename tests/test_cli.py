@@ -43,3 +43,39 @@ def test_module_entry_point_runs():
         capture_output=True, text=True, check=True,
     )
     assert "--labels-per-class" in result.stdout
+
+
+def test_cli_trains_a_2d_set_with_its_own_split_sizes(tmp_path, capsys):
+    code = main(["train", "--dataset", "moons", "--steps", "4", "--eval-every", "2",
+                 "--no-progress", "--out-dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    (record_path,) = tmp_path.glob("*.json")
+    record = json.loads(record_path.read_text())
+    assert (record["config"]["val_size"], record["config"]["test_size"]) == (100, 300)
+    assert record["splits"]["test"] == 300
+
+
+def test_cli_rejects_options_of_a_method_without_options(tmp_path, capsys):
+    code = main(["train", "--method", "ce", "--ssl-option", "vat_eps=2",
+                 "--out-dir", str(tmp_path)])
+    assert code == 2
+    assert "ssl_options['vat_eps']" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("every, hint", [
+    ([], "pass --checkpoint-every N"),
+    (["--checkpoint-every", "50"], "no checkpoint was written yet"),
+])
+def test_cli_interrupt_hint_matches_what_is_on_disk(tmp_path, capsys, monkeypatch,
+                                                    every, hint):
+    from supercm.train import Trainer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    code = main(["train", "--dataset", "moons", "--steps", "4", "--no-progress",
+                 "--out-dir", str(tmp_path), *every])
+    assert code == 130
+    assert hint in capsys.readouterr().err

@@ -85,3 +85,26 @@ def test_labels_per_class_above_what_a_class_holds(tmp_path):
     with pytest.raises(ParameterError, match="labels_per_class=5000"):
         train(method="ce", labels_per_class=5000, out_dir=str(tmp_path),
               **{**TINY, "dataset": "ucidigits"})
+
+
+def test_train_names_an_unknown_setting(tmp_path):
+    with pytest.raises(ParameterError, match="bogus"):
+        train(bogus=1, out_dir=str(tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dataset, sizes", [("moons", (100, 300)),
+                                            ("blobs", (100, 300)),
+                                            ("mnist5k", (500, 1000))])
+def test_unset_split_sizes_follow_the_data_set(dataset, sizes):
+    config = TrainConfig(dataset=dataset).validate()
+    assert (config.val_size, config.test_size) == sizes
+    assert TrainConfig(dataset=dataset, val_size=7).validate().val_size == 7
+
+
+def test_run_ids_say_all_for_the_whole_source_pool():
+    from supercm.config import WHOLE_SOURCE_POOL
+
+    config = TrainConfig(method="dann", target_dataset="ucidigits",
+                         labels_per_class=WHOLE_SOURCE_POOL).validate()
+    assert config.run_id().startswith("mnist5k-ucidigits_dann_Lall_s0_")
