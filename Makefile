@@ -23,6 +23,7 @@ book: install
 
 lint: install
 	$(PY) -m ruff check supercm tests benchmarks
+	$(PY) -m ruff check --select F book  # notebooks: unused and undefined names
 
 # Unit tests and lints, then every notebook in the smoke profile under nbval
 # (cells marked NBVAL_CHECK_OUTPUT must reproduce their committed output).

@@ -9,6 +9,7 @@ the SuperCM paper.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import SSL_METHODS, TrainConfig
+from .config import PRESENTATION_FIELDS, SSL_METHODS, TrainConfig, labels_text
 from .data import to_float
 from .results import read_json, write_atomic
 from .validation import ParameterError, check_int, check_positive
@@ -200,6 +201,55 @@ def cluster_spread(features: np.ndarray, labels: np.ndarray, centroids: np.ndarr
 def load_records(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """Read results records from JSON files."""
     return [read_json(path) for path in paths]
+
+
+def records_in(folder: str | os.PathLike) -> list[dict]:
+    """Every results record in ``folder`` (one JSON file per run), by file name;
+    JSON files without ``config`` and ``metrics`` (tables, timings) are skipped."""
+    records = [read_json(path) for path in sorted(Path(folder).glob("*.json"))]
+    needed = {"config", "metrics"}
+    return [r for r in records if isinstance(r, dict) and needed <= set(r)]
+
+
+def with_and_without_cm(
+    records: Sequence[dict], metric: str = "test_acc"
+) -> list[dict]:
+    """Every method run with and without ``+cm`` under otherwise equal settings.
+
+    Rows hold ``task`` (``dataset`` or ``source -> target``), ``uda``,
+    ``base``, ``labels`` (text; ``all`` for the whole source pool), the means
+    ``without`` and ``with`` over their seeds, ``gain`` and ``seeds`` (the
+    smaller count). Rows are sorted: SSL first, then by task, method, labels.
+    """
+    ignored = set(PRESENTATION_FIELDS) | {"method", "seed", "w_ssl", "ssl_options"}
+    groups: dict[tuple, list[float]] = {}
+    for record in records:
+        config = record["config"]
+        setting = json.dumps(
+            {k: v for k, v in config.items() if k not in ignored}, sort_keys=True
+        )
+        key = (setting, config["method"].removesuffix("+cm"),
+               config["method"].endswith("+cm"))
+        groups.setdefault(key, []).append(float(record["metrics"][metric]))
+
+    rows = []
+    for (setting, base, with_cm), values in groups.items():
+        partner = groups.get((setting, base, True))
+        if with_cm or partner is None:
+            continue
+        config = json.loads(setting)
+        target = config.get("target_dataset")
+        without, with_ = mean_std(values)[0], mean_std(partner)[0]
+        rows.append({
+            "task": f"{config['dataset']} -> {target}" if target else config["dataset"],
+            "uda": bool(target), "base": base,
+            "labels_per_class": config["labels_per_class"],
+            "labels": labels_text(config["labels_per_class"]),
+            "without": without, "with": with_, "gain": with_ - without,
+            "seeds": min(len(values), len(partner)),
+        })
+    rows.sort(key=lambda r: (r["uda"], r["task"], r["base"], r["labels_per_class"]))
+    return rows
 
 
 def record_value(record: dict, key: str):

@@ -169,42 +169,39 @@ def summarise(
     Groups keep the order in which they first appear. The standard deviation
     of a single run is reported as NaN.
     """
-    groups: dict[tuple, list[float]] = {}
-    seeds: dict[tuple, list[int]] = {}
+    from .analysis import mean_std
+
+    groups: dict[tuple, list[dict]] = {}
     for record in records:
         if metric not in record["metrics"]:
             raise ParameterError("metric", metric,
                                  f"one of {sorted(record['metrics'])}")
         key = tuple(_config_value(record, name) for name in by)
-        groups.setdefault(key, []).append(float(record["metrics"][metric]))
-        seeds.setdefault(key, []).append(record["config"]["seed"])
+        groups.setdefault(key, []).append(record)
 
     rows = []
-    for key, values in groups.items():
-        mean = sum(values) / len(values)
-        if len(values) > 1:
-            variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-            std = math.sqrt(variance)
-        else:
-            std = math.nan
+    for key, members in groups.items():
+        mean, std = mean_std([record["metrics"][metric] for record in members])
         rows.append({
             **dict(zip(by, key, strict=True)), "metric": metric, "mean": mean,
-            "std": std, "n": len(values), "seeds": sorted(seeds[key]),
+            "std": std if len(members) > 1 else math.nan, "n": len(members),
+            "seeds": sorted(record["config"]["seed"] for record in members),
         })
     return Summary(rows, to_markdown(rows, by, metric))
 
 
 def to_markdown(rows: Sequence[dict], by: Sequence[str], metric: str) -> str:
     """A markdown table: one column per ``by`` field, then ``mean ± std`` and n."""
-    header = [*by, f"{metric} (mean ± std)", "runs"]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(" --- " for _ in header) + "|"]
-    for row in rows:
-        spread = "" if math.isnan(row["std"]) else f" ± {row['std']:.2f}"
-        cells = [str(row[name]) for name in by]
-        cells += [f"{row['mean']:.2f}{spread}", str(row["n"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    from .analysis import format_mean_std, markdown_table
+
+    cells = [
+        {**{name: str(row[name]) for name in by}, "n": str(row["n"]),
+         "value": format_mean_std(row["mean"], row["std"], row["n"], digits=2)}
+        for row in rows
+    ]
+    columns = {**{name: name for name in by}, "value": f"{metric} (mean ± std)",
+               "n": "runs"}
+    return markdown_table(cells, columns) + "\n"
 
 
 def run_rows(records: Sequence[dict], fields: Sequence[str] = AXES) -> list[dict]:
@@ -302,6 +299,9 @@ def add_arguments(commands) -> None:
     for action in parser._actions:  # settings not given come from the profile
         if action.dest in fields:
             action.default = argparse.SUPPRESS
+            if action.help and action.help.startswith("default:"):
+                action.help = action.help.replace(
+                    "default:", "default: the profile's value, else", 1)
     parser.set_defaults(handler=run_command)
 
 
@@ -329,6 +329,13 @@ def run_command(args: argparse.Namespace) -> int:
     if args.pairs:
         by = ["pair", *by] if args.by is None else by
     by = by or ["method"]
+
+    from .train import METRICS
+
+    check_choice("metric", args.metric, METRICS)
+    for name in by:
+        if name != "pair" and name not in fields:
+            raise ParameterError("by", name, "a TrainConfig field or 'pair'")
 
     if args.dry_run:
         for config in configs:

@@ -8,7 +8,7 @@ import torch  # noqa: E402
 
 from supercm import analysis  # noqa: E402
 from supercm.backbones import MLP, Classifier  # noqa: E402
-from supercm.config import TrainConfig  # noqa: E402
+from supercm.config import WHOLE_SOURCE_POOL, TrainConfig  # noqa: E402
 from supercm.train import Trainer  # noqa: E402
 from supercm.validation import ParameterError  # noqa: E402
 
@@ -230,3 +230,32 @@ def test_image_grid_has_one_row_per_class_and_draws_available_images():
     axes = np.array(fig.axes).reshape(3, 2)
     assert [len(ax.images) for ax in axes.ravel()] == [1, 1, 1, 0, 1, 1]
     plt.close(fig)
+
+
+def test_with_and_without_cm_pairs_equal_settings_and_names_the_whole_pool():
+    def record(method, seed, acc, beta=0.2, **config):
+        return {"seed": seed, "metrics": {"test_acc": acc},
+                "config": {"dataset": "mnist5k", "method": method, "seed": seed,
+                           "labels_per_class": 10, "beta": beta, "out_dir": "x",
+                           **config}}
+
+    uda = {"target_dataset": "ucidigits", "labels_per_class": WHOLE_SOURCE_POOL}
+    records = [record("ce", 0, 80.0), record("ce", 1, 82.0),
+               record("ce+cm", 0, 90.0), record("ce+cm", 0, 50.0, beta=9.0),
+               record("pi", 0, 70.0),  # no pi+cm: left out
+               record("dann", 0, 60.0, **uda), record("dann+cm", 0, 75.0, **uda)]
+    ssl, adapted = analysis.with_and_without_cm(records)
+    assert (ssl["task"], ssl["base"], ssl["labels"]) == ("mnist5k", "ce", "10")
+    assert ssl["without"] == pytest.approx(81.0) and ssl["with"] == 90.0
+    assert ssl["gain"] == pytest.approx(9.0) and ssl["seeds"] == 1
+    assert adapted["task"] == "mnist5k -> ucidigits" and adapted["uda"]
+    assert adapted["labels"] == "all" and adapted["gain"] == pytest.approx(15.0)
+
+
+def test_records_in_reads_run_records_and_skips_other_json(tmp_path):
+    record = tiny_config(out_dir=str(tmp_path), steps=2)
+    trained = Trainer(record).fit()
+    (tmp_path / "table.json").write_text("[1, 2]")
+    (tmp_path / "timings.json").write_text('{"total_s": 3}')
+    (found,) = analysis.records_in(tmp_path)
+    assert found["run_id"] == trained["run_id"]

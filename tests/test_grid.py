@@ -109,3 +109,23 @@ def test_grid_command_lists_the_runs_of_its_axes(tmp_path, capsys):
     todo = [line for line in lines if line.startswith("todo")]
     assert len(todo) == 6  # ce once per seed, ce+cm per beta and seed
     assert sum("_ce-cm_" in line for line in todo) == 4
+
+
+@pytest.mark.parametrize("option, value",
+                         [("--metric", "accuracy"), ("--by", "colour")])
+def test_grid_rejects_a_bad_metric_or_grouping_before_training(tmp_path, capsys,
+                                                               option, value):
+    from supercm.cli import main
+
+    code = main(["grid", "--profile", "smoke", "--method", "ce", "--seed", "0",
+                 "--out-dir", str(tmp_path), option, value])
+    assert code == 2
+    assert f"{option[2:]}={value!r}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing trained
+
+
+def test_grid_help_says_unset_settings_come_from_the_profile(capsys):
+    from supercm.cli import main
+
+    assert main(["grid", "--help"]) == 0
+    assert "default: the profile's value, else 800" in capsys.readouterr().out
