@@ -549,6 +549,8 @@ def image_grid(x: Tensor, y: Tensor, num_classes: int, per_class: int = 8,
             if column < len(rows):
                 image = to_float(x[rows[column]]).permute(1, 2, 0).squeeze(-1)
                 ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
-        axes[k][0].set_title(str(k), fontsize="x-small", loc="left")
+        axes[k][0].text(-0.12, 0.5, str(k), transform=axes[k][0].transAxes,
+                        ha="right", va="center", fontsize="small")
+    fig.subplots_adjust(left=0.06, wspace=0.05, hspace=0.05)
     fig.suptitle(title)
     return fig

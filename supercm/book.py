@@ -167,7 +167,7 @@ def prepare_tree(root: Path, tree: Path) -> None:
             target = tree / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    for name in ("references.bib", "book/references.bib", "book/images"):
+    for name in ("references.bib", "book/references.bib", "book/images", "_static"):
         source = root / name
         if source.is_dir():
             shutil.copytree(source, tree / name, dirs_exist_ok=True)

@@ -60,7 +60,14 @@ def make_splits(
     order = np.random.default_rng(seed).permutation(len(labels))
 
     if num_test is None:
-        check_int("test_size", test_size, low=1, high=len(labels) - val_size - 1)
+        check_int("test_size", test_size, low=1, high=len(labels) - 1)
+        if val_size + test_size >= len(labels):
+            raise ParameterError(
+                "val_size", val_size,
+                f"at most {len(labels) - test_size - 1} with test_size={test_size}: "
+                f"the data set has {len(labels)} rows and the test and validation "
+                "sets must leave some for training",
+            )
         test, order = order[:test_size], order[test_size:]
     else:
         test = np.arange(num_test)

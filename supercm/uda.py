@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .domains import WHOLE_SOURCE_POOL
+from .config import WHOLE_SOURCE_POOL
 from .objectives import Objective, StepContext, register_objective
 from .validation import ParameterError, check_int, check_nonnegative
 

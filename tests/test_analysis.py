@@ -229,6 +229,11 @@ def test_image_grid_has_one_row_per_class_and_draws_available_images():
     fig = analysis.image_grid(x, y, num_classes=3, per_class=2)
     axes = np.array(fig.axes).reshape(3, 2)
     assert [len(ax.images) for ax in axes.ravel()] == [1, 1, 1, 0, 1, 1]
+    labels = [[text.get_text() for text in ax.texts] for ax in axes[:, 0]]
+    assert labels == [["0"], ["1"], ["2"]]
+    for ax in axes[:, 0]:  # each row label sits left of its row, outside the image
+        (text,) = ax.texts
+        assert text.get_position()[0] < 0 and text.get_transform() == ax.transAxes
     plt.close(fig)
 
 

@@ -68,8 +68,11 @@ def test_a_missing_toc_entry_is_named(tiny_book):
 
 
 def test_prepare_tree_copies_pages_and_switches_execution_off(tiny_book, tmp_path):
+    (tiny_book / "_static").mkdir()
+    (tiny_book / "_static/book.css").write_text("p { margin: 0; }\n")
     tree = tmp_path / "out" / "executed"
     book.prepare_tree(tiny_book, tree)
+    assert (tree / "_static/book.css").read_text() == "p { margin: 0; }\n"
     config = yaml.safe_load((tree / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
     assert (tree / "book/notes.md").read_text().startswith("# Notes")

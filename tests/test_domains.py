@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from supercm.config import TrainConfig
+from supercm.config import WHOLE_SOURCE_POOL, TrainConfig
 from supercm.data import DataSource
 from supercm.domains import (
     DOMAIN_PAIRS,
-    WHOLE_SOURCE_POOL,
     DomainPair,
     domain_pair,
     harmonize,

@@ -60,3 +60,13 @@ def test_offline_datasets_load_as_floats_in_range(name, shape):
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(ParameterError, match="dataset='mnist6k'.*'mnist5k'"):
         load_dataset("mnist6k")
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ({"val_size": 150, "test_size": 50},
+     r"val_size=150 .*at most 149 with test_size=50"),
+    ({"val_size": 0, "test_size": 200}, r"test_size=200 .*between 1 and 199"),
+])
+def test_test_and_validation_sets_too_large_name_the_culprit(sizes, message):
+    with pytest.raises(ParameterError, match=message):
+        make_splits(LABELS, 5, seed=0, **sizes)

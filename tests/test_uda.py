@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from supercm.config import TrainConfig
+from supercm.config import WHOLE_SOURCE_POOL, TrainConfig
 from supercm.data import load_dataset
-from supercm.domains import WHOLE_SOURCE_POOL, prepare_domain_data
+from supercm.domains import prepare_domain_data
 from supercm.loaders import PairedBatches
 from supercm.objectives import OBJECTIVES, StepContext
 from supercm.train import Trainer
