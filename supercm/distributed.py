@@ -140,6 +140,19 @@ def average_gradients(parameters, context: DistributedContext) -> None:
             parameter.grad /= context.world_size
 
 
+def any_rank(flag: bool, context: DistributedContext, device=None) -> bool:
+    """True on every rank when ``flag`` is true on at least one.
+
+    Lets all ranks stop together (a non-finite loss on one rank would
+    otherwise leave the others waiting in the next all-reduce).
+    """
+    if not context.enabled:
+        return bool(flag)
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def broadcast_module(module: nn.Module, context: DistributedContext) -> None:
     """Copy rank 0's parameters and buffers of ``module`` to every rank."""
     if not context.enabled:

@@ -50,19 +50,21 @@ def seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
-def loader_settings(seed: int, num_workers: int = 0) -> dict:
+def loader_settings(seed: int, num_workers: int = 0,
+                    pin_memory: bool | None = None) -> dict:
     """DataLoader keyword arguments that make loading repeatable and quiet.
 
     A generator seeded with ``seed`` (so the loader never draws from, or
     disturbs, the global RNG), :func:`seed_worker` in every worker, persistent
-    workers when there are any, and ``pin_memory`` only when CUDA is
-    available (pinning without CUDA warns).
+    workers when there are any, and ``pin_memory`` when batches go to a CUDA
+    device (``None``: whenever CUDA is available; pinning without CUDA warns).
     """
     check_int("seed", seed, low=0)
     check_int("num_workers", num_workers, low=0)
     return {
         "num_workers": num_workers,
-        "pin_memory": torch.cuda.is_available(),
+        "pin_memory": (torch.cuda.is_available() if pin_memory is None
+                       else bool(pin_memory) and torch.cuda.is_available()),
         "worker_init_fn": seed_worker,
         "generator": torch.Generator().manual_seed(seed),
         "persistent_workers": num_workers > 0,
@@ -77,6 +79,7 @@ def endless_loader(
     start_batch: int = 0,
     num_workers: int = 0,
     dataset: Dataset | None = None,
+    pin_memory: bool | None = None,
 ) -> DataLoader:
     """A DataLoader that never ends, starting at batch ``start_batch``.
 
@@ -90,7 +93,7 @@ def endless_loader(
     sampler = InfiniteSampler(len(dataset), seed, start=start_batch * batch_size)
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler,
-        **loader_settings(seed, num_workers),
+        **loader_settings(seed, num_workers, pin_memory),
     )
 
 
@@ -112,6 +115,7 @@ class PairedBatches:
         seed: int = 0,
         start_step: int = 0,
         num_workers: int = 0,
+        pin_memory: bool | None = None,
     ):
         if len(y_labeled) != len(x_labeled):
             raise ParameterError(
@@ -123,11 +127,12 @@ class PairedBatches:
                 raise ParameterError(name, "no rows", "at least one row")
         unlabeled_batch_size = unlabeled_batch_size or batch_size
         self.labeled = endless_loader(
-            x_labeled, y_labeled, batch_size, seed, start_step, num_workers
+            x_labeled, y_labeled, batch_size, seed, start_step, num_workers,
+            pin_memory=pin_memory,
         )
         self.unlabeled = endless_loader(
             x_unlabeled, None, unlabeled_batch_size, seed + 10_000, start_step,
-            num_workers,
+            num_workers, pin_memory=pin_memory,
         )
 
     def __iter__(self):

@@ -292,10 +292,17 @@ class Trainer:
             loss = loss + config.beta * cm.total
             parts.update(cm.as_dict())
 
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if distributed.any_rank(not finite, self.dist, self.device):
+            if finite:  # another rank diverged: stop now, not in an all-reduce
+                raise NonFiniteLossError(
+                    f"the training loss of another rank is not finite at step "
+                    f"{self.step}; rank {self.dist.rank} stops with it"
+                )
+            where = f" on rank {self.dist.rank}" if self.dist.enabled else ""
             raise NonFiniteLossError(
-                f"the training loss is {float(loss.detach())} at step {self.step} "
-                f"(parts: {parts}); lower lr (now {config.lr}) or beta "
+                f"the training loss is {float(loss.detach())} at step {self.step}"
+                f"{where} (parts: {parts}); lower lr (now {config.lr}) or beta "
                 f"(now {config.beta}), or raise temperature (now {config.temperature})"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -353,6 +360,7 @@ class Trainer:
             self.data.x_labeled, self.data.y_labeled, self.data.x_unlabeled,
             config.batch_size, config.unlabeled_batch_size, config.seed,
             start_step=self.step, num_workers=config.num_workers,
+            pin_memory=self.device.type == "cuda",
         ))
         progress_bar = tqdm(
             total=config.steps, initial=self.step, desc=config.method,

@@ -2,6 +2,7 @@
 
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -103,3 +104,40 @@ def test_setup_without_torchrun_is_a_single_process(monkeypatch):
     context = setup("cpu")
     assert not context.enabled and context.is_main
     assert not dist.is_initialized()
+
+
+def diverge_on_rank_one(rank: int, world_size: int, port: int, out_dir: str):
+    from supercm.train import NonFiniteLossError
+
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    trainer = Trainer(small_config(out_dir))
+    if rank == 1:  # only rank 1's loss is NaN, before anything is all-reduced
+        trainer.config.beta = float("nan")
+    try:
+        trainer.fit()
+        outcome = "finished"
+    except NonFiniteLossError as error:
+        outcome = str(error)
+    teardown()
+    with open(os.path.join(out_dir, f"outcome{rank}.txt"), "w") as file:
+        file.write(outcome)
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
+    context = mp.spawn(diverge_on_rank_one, args=(2, free_port(), str(tmp_path)),
+                       nprocs=2, join=False)
+    deadline = time.monotonic() + 120
+    finished = False
+    while not finished and time.monotonic() < deadline:
+        finished = context.join(timeout=max(deadline - time.monotonic(), 0.1))
+    if not finished:  # a hang is the failure this test exists for
+        for process in context.processes:
+            process.kill()
+        pytest.fail("a rank kept waiting after the other one diverged")
+    assert "on rank 1" in (tmp_path / "outcome1.txt").read_text()
+    assert "another rank" in (tmp_path / "outcome0.txt").read_text()
+    assert not list(tmp_path.glob("*.json"))  # no results record

@@ -143,8 +143,12 @@ def test_loaders_leave_the_global_rng_alone(restore_torch_flags):
     assert draws() == expected
 
 
-def test_pin_memory_follows_cuda():
+def test_pin_memory_follows_cuda_and_the_device():
     assert loader_settings(0)["pin_memory"] == torch.cuda.is_available()
+    assert loader_settings(0, pin_memory=False)["pin_memory"] is False
+    # asked for, but never without CUDA (pinning without it warns)
+    assert loader_settings(0, pin_memory=True)["pin_memory"] == (
+        torch.cuda.is_available())
 
 
 def test_loader_construction_and_one_batch_raise_no_warning_under_w_error():
