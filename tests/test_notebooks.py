@@ -73,6 +73,8 @@ def test_title_badge_and_setup_come_first(path):
     setup = tagged(nb, "setup")
     assert setup and setup[0] < tagged(nb, "parameters")[0]
     assert '"google.colab" in sys.modules' in nb.cells[setup[0]].source
+    # the Colab install cell is folded away the same way on every page
+    assert "hide-cell" in nb.cells[setup[0]].metadata.get("tags", [])
     assert any("plots.use_style()" in nb.cells[i].source for i in setup)
 
 
