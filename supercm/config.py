@@ -63,6 +63,10 @@ class TrainConfig:
     # (0.2, the published value for WRN-28-2 features, gave 83.8 % on seed 0).
     # 3 and 10 are within the seed noise; 3 is the smaller weight.
     beta: float = 3.0
+    # temperature and centroid_update: mean best validation accuracy of ce+cm,
+    # same setting, 800 steps, seeds 0-2 (`python -m supercm grid --method ce+cm
+    # --steps 800 --temperature 0.5 1 2 --centroid-update cumulative ema`):
+    # cumulative 94.1 / 94.1 / 93.7 % at T = 0.5 / 1 / 2, EMA 88.1 / 90.9 / 93.7 %.
     temperature: float = 1.0
     alpha: float = 1.0
     centroid_mode: str = "labels"
