@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import time
@@ -63,7 +64,9 @@ class RunData:
 
 
 def prepare_data(config: TrainConfig) -> RunData:
-    """Load the data set(s) of ``config`` and split them."""
+    """Load the data set(s) of ``config`` and split them (``config`` is checked,
+    and unset split sizes take the data set's, on a copy)."""
+    config = dataclasses.replace(config).validate()
     if config.is_uda:
         from .domains import prepare_domain_data
 

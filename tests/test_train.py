@@ -108,3 +108,12 @@ def test_run_ids_say_all_for_the_whole_source_pool():
     config = TrainConfig(method="dann", target_dataset="ucidigits",
                          labels_per_class=WHOLE_SOURCE_POOL).validate()
     assert config.run_id().startswith("mnist5k-ucidigits_dann_Lall_s0_")
+
+
+def test_prepare_data_takes_an_unchecked_config_and_leaves_it_as_it_was():
+    from supercm.train import prepare_data
+
+    config = TrainConfig(dataset="moons", labels_per_class=5)
+    data = prepare_data(config)
+    assert len(data.x_test) == 300 and len(data.x_val) == 100
+    assert config.val_size is None and config.test_size is None
