@@ -551,6 +551,6 @@ def image_grid(x: Tensor, y: Tensor, num_classes: int, per_class: int = 8,
                 ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
         axes[k][0].text(-0.12, 0.5, str(k), transform=axes[k][0].transAxes,
                         ha="right", va="center", fontsize="small")
-    fig.subplots_adjust(left=0.06, wspace=0.05, hspace=0.05)
+    fig.subplots_adjust(left=0.06, top=0.94, wspace=0.05, hspace=0.05)
     fig.suptitle(title)
     return fig
