@@ -233,7 +233,25 @@ def execute_notebook(source: Path, target: Path, profile: str,
     except Exception as failure:  # a kernel that dies or times out
         error = f"{type(failure).__name__}: {failure}"
     seconds = time.perf_counter() - start
+    if target.exists():
+        hide_injected_parameters(target)
     return NotebookRun(str(source), round(seconds, 2), error is None, error)
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's ``injected-parameters`` cell ``remove-cell``: the page
+    shows the notebook's own parameters cell, not the builder's profile line."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
 
 
 def jupyter_book_command() -> list[str]:

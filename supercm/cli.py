@@ -102,6 +102,9 @@ def run_train(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["ssl_options"] = _parse_options(values["ssl_options"])
     trainer = Trainer(TrainConfig(**values))
+    if trainer.config.resume and not trainer.checkpoint_path.exists():
+        print(f"no checkpoint for these settings at {trainer.checkpoint_path}; "
+              "starting at step 0", file=sys.stderr)
     try:
         record = trainer.fit()
     except KeyboardInterrupt:

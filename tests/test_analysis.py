@@ -253,7 +253,7 @@ def test_with_and_without_cm_pairs_equal_settings_and_names_the_whole_pool():
     assert (ssl["task"], ssl["base"], ssl["labels"]) == ("mnist5k", "ce", "10")
     assert ssl["without"] == pytest.approx(81.0) and ssl["with"] == 90.0
     assert ssl["gain"] == pytest.approx(9.0) and ssl["seeds"] == 1
-    assert adapted["task"] == "mnist5k -> ucidigits" and adapted["uda"]
+    assert adapted["task"] == "mnist5k → ucidigits" and adapted["uda"]
     assert adapted["labels"] == "all" and adapted["gain"] == pytest.approx(15.0)
 
 

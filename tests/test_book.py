@@ -92,6 +92,9 @@ def test_build_executes_copies_and_leaves_sources_untouched(tiny_book, tmp_path)
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     assert "profile is smoke" in printed
+    (injected,) = [c for c in executed.cells
+                   if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "remove-cell" in injected.metadata.tags  # the page shows no builder line
     timings = yaml.safe_load((tmp_path / "build/timings/smoke.json").read_text())
     assert [n["notebook"] for n in timings["notebooks"]] == ["book/one.ipynb",
                                                              "book/intro.ipynb"]

@@ -79,3 +79,11 @@ def test_cli_interrupt_hint_matches_what_is_on_disk(tmp_path, capsys, monkeypatc
                  "--out-dir", str(tmp_path), *every])
     assert code == 130
     assert hint in capsys.readouterr().err
+
+
+def test_cli_resume_without_a_matching_checkpoint_says_it_starts_over(tmp_path,
+                                                                      capsys):
+    code = main(["train", "--dataset", "moons", "--steps", "4", "--eval-every", "2",
+                 "--no-progress", "--resume", "--out-dir", str(tmp_path)])
+    assert code == 0
+    assert "no checkpoint for these settings" in capsys.readouterr().err
