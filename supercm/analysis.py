@@ -240,8 +240,9 @@ def with_and_without_cm(
         config = json.loads(setting)
         target = config.get("target_dataset")
         without, with_ = mean_std(values)[0], mean_std(partner)[0]
+        task = f"{config['dataset']} → {target}" if target else config["dataset"]
         rows.append({
-            "task": f"{config['dataset']} → {target}" if target else config["dataset"],
+            "task": task,
             "uda": bool(target), "base": base,
             "labels_per_class": config["labels_per_class"],
             "labels": labels_text(config["labels_per_class"]),
