@@ -15,6 +15,7 @@ METHODS = tuple(
     name for base in SSL_METHODS + UDA_METHODS for name in (base, f"{base}+cm")
 )
 CENTROID_SOURCES = ("extra_pass", "train_pass")
+DEVICES = ("auto", "cpu", "cuda")
 # (validation rows, test rows) when a run leaves them unset: the image sets
 # keep 500 and 1,000; the generated 2-D sets (1,000 points) 100 and 300.
 SPLIT_SIZES = {"moons": (100, 300), "blobs": (100, 300)}
@@ -28,7 +29,7 @@ def labels_text(labels_per_class: int) -> str:
     if labels_per_class >= WHOLE_SOURCE_POOL:
         return "all"
     return str(labels_per_class)
-DEVICES = ("auto", "cpu", "cuda")
+
 
 # Fields that change how a run is shown or stored, not what it computes.
 PRESENTATION_FIELDS = (

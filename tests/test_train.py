@@ -5,7 +5,13 @@ import torch
 
 from supercm.backbones import MLP, Classifier
 from supercm.config import TrainConfig
-from supercm.train import NonFiniteLossError, Trainer, labeled_cross_entropy, train
+from supercm.train import (
+    METRICS,
+    NonFiniteLossError,
+    Trainer,
+    labeled_cross_entropy,
+    train,
+)
 from supercm.validation import ParameterError
 
 TINY = dict(dataset="moons", steps=6, eval_every=3, batch_size=8,
@@ -30,6 +36,7 @@ def test_tiny_run_writes_a_complete_record(tmp_path, method):
     assert saved["config"]["method"] == method
     assert [entry["step"] for entry in saved["history"]] == [3, 6]
     assert 0.0 <= saved["metrics"]["test_acc"] <= 100.0
+    assert set(saved["metrics"]) <= set(METRICS)  # the grid checks --metric
     assert {"torch", "python", "supercm"} <= set(saved["versions"])
     assert saved["timings"]["total_s"] > 0
     assert ("cm_total" in saved["history"][0]) == (method == "ce+cm")

@@ -9,7 +9,7 @@ from supercm.data import load_dataset
 from supercm.domains import prepare_domain_data
 from supercm.loaders import PairedBatches
 from supercm.objectives import OBJECTIVES, StepContext
-from supercm.train import Trainer
+from supercm.train import METRICS, Trainer
 from supercm.uda import (
     DANN,
     GradientReversal,
@@ -181,6 +181,7 @@ def test_dann_run_progress_and_record(tmp_path, monkeypatch):
     metrics = record["metrics"]
     assert -2.0 <= metrics["proxy_a_distance"] <= 2.0
     assert metrics["oracle_test_acc"] >= metrics["test_acc"]
+    assert set(metrics) == set(METRICS)  # the grid checks --metric against these
     assert {"domain_loss", "domain_acc", "ce"} <= set(record["history"][0])
 
 
